@@ -1,0 +1,177 @@
+"""LightningDataModule that mixes a few labeled images with an abundant unlabeled pool."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import CombinedLoader
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torchvision.transforms import v2
+
+from ssl_hybrid.data.labels import LabelSplit, split_labels
+from ssl_hybrid.data.sampling import CyclingSampler
+from ssl_hybrid.data.sources import SOURCES, DatasetSplits, LabeledImages
+
+
+class ImageTensorDataset(Dataset):
+    """uint8 images held in memory, with optional labels and a per-image transform."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None, transform: Callable | None = None):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> Any:
+        image = self.images[index]
+        if self.transform is not None:
+            image = self.transform(image)
+        return image if self.labels is None else (image, self.labels[index])
+
+
+class SemiSupervisedDataModule(pl.LightningDataModule):
+    """Training batches are ``{"labeled": (x, y), "unlabeled": x}`` with ``batch_size`` labeled and
+    ``round(unlabeled_ratio * batch_size)`` unlabeled uint8 images; an epoch is one pass over the unlabeled pool
+    (over the labeled set when ``unlabeled_ratio`` is 0). Validation and test batches are ``(x, y)``.
+
+    Sampling is explicit rather than left to Lightning's sampler injection: under DDP every process keeps the
+    whole labeled set and a shard of the unlabeled pool (run with ``use_distributed_sampler=False``).
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        root: str | None = None,
+        download: bool = False,
+        labels_per_class: int | None = 10,
+        split_seed: int = 0,
+        val_per_class: int = 20,
+        batch_size: int = 32,
+        unlabeled_ratio: float = 7.0,
+        unlabeled_includes_labeled: bool = True,
+        image_size: int | None = None,
+        train_transforms: Sequence[Callable] = (),
+        eval_batch_size: int = 512,
+        num_workers: int = 0,
+        source_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if dataset not in SOURCES:
+            raise ValueError(f"unknown data.dataset {dataset!r}; choose one of {sorted(SOURCES)}")
+        if batch_size < 1 or unlabeled_ratio < 0:
+            raise ValueError(f"need data.batch_size >= 1 and data.unlabeled_ratio >= 0, got {batch_size}, {unlabeled_ratio}")
+        self.dataset, self.root, self.download = dataset, root, download
+        self.labels_per_class, self.split_seed, self.val_per_class = labels_per_class, split_seed, val_per_class
+        self.batch_size, self.unlabeled_ratio = batch_size, unlabeled_ratio
+        self.unlabeled_includes_labeled = unlabeled_includes_labeled
+        self.image_size, self.eval_batch_size, self.num_workers = image_size, eval_batch_size, num_workers
+        self.train_transform = v2.Compose(list(train_transforms)) if train_transforms else None
+        self.source_options = dict(source_options or {})
+
+    def prepare_data(self) -> None:
+        _ = self.splits  # reading once on the main process downloads what is missing
+
+    @cached_property
+    def splits(self) -> DatasetSplits:
+        splits = SOURCES[self.dataset](root=self.root, download=self.download, **self.source_options)
+        return splits if self.image_size is None else splits.resized(self.image_size)
+
+    @cached_property
+    def label_split(self) -> LabelSplit:
+        return split_labels(
+            self.splits.train.labels,
+            labels_per_class=self.labels_per_class,
+            val_per_class=0 if self.splits.val is not None else self.val_per_class,
+            split_seed=self.split_seed,
+            unlabeled_includes_labeled=self.unlabeled_includes_labeled,
+        )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.splits.classes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.splits.image_shape
+
+    @property
+    def unlabeled_batch_size(self) -> int:
+        return round(self.unlabeled_ratio * self.batch_size)
+
+    def split_record(self) -> dict[str, Any]:
+        """The exact labeled set, as saved to ``labeled_indices.json`` (indices into the training pool)."""
+        split = self.label_split
+        return {
+            "dataset": self.dataset,
+            "split_seed": self.split_seed,
+            "labels_per_class": self.labels_per_class,
+            "classes": list(self.splits.classes),
+            "labeled": split.labeled.tolist(),
+            "labeled_labels": self.splits.train.labels[split.labeled].tolist(),
+            "val": split.val.tolist(),
+            "num_unlabeled": self.num_unlabeled,
+        }
+
+    @property
+    def num_unlabeled(self) -> int:
+        extra = self.splits.extra_unlabeled
+        return len(self.label_split.unlabeled) + (0 if extra is None else len(extra))
+
+    def _unlabeled_images(self) -> torch.Tensor:
+        pool = self.splits.train.images[self.label_split.unlabeled]
+        extra = self.splits.extra_unlabeled
+        return pool if extra is None else torch.cat([pool, extra])
+
+    def _distributed(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+    def train_dataloader(self) -> CombinedLoader:
+        world_size, rank = self._distributed()
+        train = self.splits.train
+        labeled = ImageTensorDataset(
+            train.images[self.label_split.labeled], train.labels[self.label_split.labeled], self.train_transform
+        )
+        loaders = {}
+        if self.unlabeled_batch_size > 0:
+            unlabeled = ImageTensorDataset(self._unlabeled_images(), transform=self.train_transform)
+            if len(unlabeled) < self.unlabeled_batch_size * world_size:
+                raise ValueError(
+                    f"the unlabeled pool ({len(unlabeled)} images) is smaller than one unlabeled batch "
+                    f"({self.unlabeled_batch_size}) per process; lower data.batch_size or data.unlabeled_ratio"
+                )
+            shard = DistributedSampler(unlabeled, num_replicas=world_size, rank=rank, seed=self.split_seed, drop_last=True)
+            loaders["unlabeled"] = self._loader(unlabeled, self.unlabeled_batch_size, shard, drop_last=True)
+            steps = len(shard) // self.unlabeled_batch_size
+        else:
+            steps = math.ceil(len(labeled) / self.batch_size)
+        cycle = CyclingSampler(len(labeled), steps * self.batch_size, seed=self.split_seed, rank=rank)
+        loaders["labeled"] = self._loader(labeled, self.batch_size, cycle, drop_last=True)
+        return CombinedLoader(loaders, mode="min_size")
+
+    def _eval_loader(self, part: LabeledImages) -> DataLoader:
+        return self._loader(ImageTensorDataset(part.images, part.labels), self.eval_batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        if self.splits.val is not None:
+            return self._eval_loader(self.splits.val)
+        train, idx = self.splits.train, self.label_split.val
+        return self._eval_loader(LabeledImages(train.images[idx], train.labels[idx]))
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.splits.test)
+
+    def _loader(self, dataset: Dataset, batch_size: int, sampler=None, drop_last: bool = False) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )

@@ -1,0 +1,235 @@
+"""Dataset readers: each returns decoded uint8 images (N, C, H, W) and int64 labels, held in memory.
+
+A reader receives ``root`` (where the files are), ``download`` (whether it may fetch them) and its own options
+from ``data.source_options``. ``SOURCES`` maps the names used by ``data.dataset`` to readers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torchvision.transforms import v2
+
+from ssl_hybrid.data.idx import read_idx
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class LabeledImages:
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: torch.Tensor  # int64 (N,)
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.shape != (len(self.images),):
+            raise ValueError(f"{len(self.images)} images but labels of shape {tuple(self.labels.shape)}")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    """What a reader returns. ``train`` is the pool the labeled set (and, without ``val``, the validation set)
+    is drawn from; its labels are never shown to the model outside the labeled set."""
+
+    train: LabeledImages
+    test: LabeledImages
+    classes: tuple[str, ...]
+    val: LabeledImages | None = None
+    extra_unlabeled: torch.Tensor | None = None  # uint8 (M, C, H, W) images that come without labels
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.images.shape[1:])
+
+    def resized(self, size: int) -> DatasetSplits:
+        if self.image_shape[1:] == (size, size):
+            return self
+        resize = v2.Resize([size, size], antialias=True)
+
+        def part(images: LabeledImages | None) -> LabeledImages | None:
+            return None if images is None else LabeledImages(resize(images.images), images.labels)
+
+        extra = None if self.extra_unlabeled is None else resize(self.extra_unlabeled)
+        return replace(self, train=part(self.train), test=part(self.test), val=part(self.val), extra_unlabeled=extra)
+
+
+def load_digits(root: str | None = None, download: bool = False, test_fraction: float = 0.25) -> DatasetSplits:
+    """scikit-learn's bundled 8x8 digits (1797 real images, offline). The test split is fixed (seed 0) so that
+    runs with different ``data.split_seed`` are scored on the same images."""
+    from sklearn.datasets import load_digits as sklearn_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = sklearn_digits()
+    images = torch.from_numpy(np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)).unsqueeze(1)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    train_idx, test_idx = train_test_split(
+        np.arange(len(labels)), test_size=test_fraction, stratify=bunch.target, random_state=0
+    )
+    return DatasetSplits(
+        train=LabeledImages(images[train_idx], labels[train_idx]),
+        test=LabeledImages(images[test_idx], labels[test_idx]),
+        classes=tuple(str(c) for c in range(10)),
+    )
+
+
+def _find_idx_file(root: Path, stem: str) -> Path | None:
+    # Debian's dataset-fashion-mnist and the original distribution keep the files in root; torchvision keeps
+    # them under root/<ClassName>/raw.
+    for folder in (root, *sorted(root.glob("*/raw"))):
+        for name in (f"{stem}.gz", stem):
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def _load_idx_dataset(root: str, download: bool, torchvision_cls: str, classes: tuple[str, ...]) -> DatasetSplits:
+    root_path = Path(root).expanduser()
+    stems = {
+        "train_images": "train-images-idx3-ubyte",
+        "train_labels": "train-labels-idx1-ubyte",
+        "test_images": "t10k-images-idx3-ubyte",
+        "test_labels": "t10k-labels-idx1-ubyte",
+    }
+    found = {key: _find_idx_file(root_path, stem) for key, stem in stems.items()}
+    if not all(found.values()) and download:
+        import torchvision.datasets
+
+        getattr(torchvision.datasets, torchvision_cls)(str(root_path), train=True, download=True)
+        getattr(torchvision.datasets, torchvision_cls)(str(root_path), train=False, download=True)
+        found = {key: _find_idx_file(root_path, stem) for key, stem in stems.items()}
+    missing = [stems[key] for key, path in found.items() if path is None]
+    if missing:
+        raise FileNotFoundError(
+            f"{torchvision_cls}: IDX files {missing} not found under {root_path}. Set data.root to the folder that "
+            f"holds them, or data.download=true to fetch them with torchvision."
+        )
+    return DatasetSplits(
+        train=LabeledImages(read_idx(found["train_images"]).unsqueeze(1), read_idx(found["train_labels"]).long()),
+        test=LabeledImages(read_idx(found["test_images"]).unsqueeze(1), read_idx(found["test_labels"]).long()),
+        classes=classes,
+    )
+
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+
+
+def load_fashion_mnist(root: str, download: bool = False) -> DatasetSplits:
+    """Fashion-MNIST (Xiao et al. 2017) from the original IDX files, e.g. Debian's ``dataset-fashion-mnist``."""
+    return _load_idx_dataset(root, download, "FashionMNIST", FASHION_MNIST_CLASSES)
+
+
+def load_mnist(root: str, download: bool = False) -> DatasetSplits:
+    return _load_idx_dataset(root, download, "MNIST", tuple(str(c) for c in range(10)))
+
+
+def _hwc_to_chw(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).contiguous()
+
+
+def load_cifar10(root: str, download: bool = False) -> DatasetSplits:
+    from torchvision.datasets import CIFAR10
+
+    train, test = (CIFAR10(root, train=flag, download=download) for flag in (True, False))
+    return DatasetSplits(
+        train=LabeledImages(_hwc_to_chw(train.data), torch.tensor(train.targets)),
+        test=LabeledImages(_hwc_to_chw(test.data), torch.tensor(test.targets)),
+        classes=tuple(train.classes),
+    )
+
+
+def load_svhn(root: str, download: bool = False) -> DatasetSplits:
+    from torchvision.datasets import SVHN
+
+    train, test = (SVHN(root, split=split, download=download) for split in ("train", "test"))
+    return DatasetSplits(
+        train=LabeledImages(torch.from_numpy(train.data), torch.from_numpy(train.labels).long()),
+        test=LabeledImages(torch.from_numpy(test.data), torch.from_numpy(test.labels).long()),
+        classes=tuple(str(c) for c in range(10)),
+    )
+
+
+def load_stl10(root: str, download: bool = False) -> DatasetSplits:
+    """STL-10 with its real 100,000-image unlabeled split (Coates et al. 2011)."""
+    from torchvision.datasets import STL10
+
+    train, test, unlabeled = (STL10(root, split=split, download=download) for split in ("train", "test", "unlabeled"))
+    return DatasetSplits(
+        train=LabeledImages(torch.from_numpy(train.data), torch.from_numpy(train.labels).long()),
+        test=LabeledImages(torch.from_numpy(test.data), torch.from_numpy(test.labels).long()),
+        classes=tuple(train.classes),
+        extra_unlabeled=torch.from_numpy(unlabeled.data),
+    )
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _decode(paths: list[Path], channels: int, image_size: int) -> torch.Tensor:
+    from PIL import Image
+
+    def read(path: Path) -> np.ndarray:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            if image.size != (image_size, image_size):
+                image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
+            return np.asarray(image).reshape(image_size, image_size, channels)
+
+    if not paths:
+        return torch.empty(0, channels, image_size, image_size, dtype=torch.uint8)
+    return _hwc_to_chw(np.stack([read(p) for p in paths]))
+
+
+def _class_folder(folder: Path, classes: tuple[str, ...], channels: int, image_size: int) -> LabeledImages:
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        files = _image_files(folder / name)
+        paths += files
+        labels += [label] * len(files)
+    return LabeledImages(_decode(paths, channels, image_size), torch.tensor(labels, dtype=torch.long))
+
+
+def load_image_folder(root: str, download: bool = False, channels: int = 3, image_size: int = 32) -> DatasetSplits:
+    """A user's own images: ``root/labeled/<class>/*``, ``root/test/<class>/*``, optionally
+    ``root/unlabeled/**`` (any nesting) and ``root/val/<class>/*``. Images are resized to ``image_size``."""
+    if channels not in (1, 3):
+        raise ValueError(f"image_folder: channels must be 1 or 3, got {channels}")
+    root_path = Path(root).expanduser()
+    for required in ("labeled", "test"):
+        if not (root_path / required).is_dir():
+            raise FileNotFoundError(f"image_folder: {root_path / required} is missing (expected <root>/{required}/<class>/*)")
+    classes = tuple(sorted(p.name for p in (root_path / "labeled").iterdir() if p.is_dir()))
+    if not classes:
+        raise FileNotFoundError(f"image_folder: no class folders in {root_path / 'labeled'}")
+    unknown = {p.name for p in (root_path / "test").iterdir() if p.is_dir()} - set(classes)
+    if unknown:
+        raise ValueError(f"image_folder: test classes {sorted(unknown)} have no folder in labeled/")
+    val_dir, unlabeled_dir = root_path / "val", root_path / "unlabeled"
+    return DatasetSplits(
+        train=_class_folder(root_path / "labeled", classes, channels, image_size),
+        test=_class_folder(root_path / "test", classes, channels, image_size),
+        classes=classes,
+        val=_class_folder(val_dir, classes, channels, image_size) if val_dir.is_dir() else None,
+        extra_unlabeled=_decode(_image_files(unlabeled_dir), channels, image_size) if unlabeled_dir.is_dir() else None,
+    )
+
+
+SOURCES: dict[str, Callable[..., DatasetSplits]] = {
+    "digits": load_digits,
+    "fashion_mnist": load_fashion_mnist,
+    "mnist": load_mnist,
+    "cifar10": load_cifar10,
+    "svhn": load_svhn,
+    "stl10": load_stl10,
+    "image_folder": load_image_folder,
+}

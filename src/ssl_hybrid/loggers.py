@@ -1,0 +1,44 @@
+"""Experiment loggers. W&B goes offline by itself when no credentials are configured, so a run never prompts
+for a login or hangs on an unreachable server."""
+
+from __future__ import annotations
+
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from pytorch_lightning.loggers import WandbLogger
+
+DEFAULT_WANDB_HOST = "https://api.wandb.ai"
+
+
+def wandb_credentials_configured() -> bool:
+    """True when ``WANDB_API_KEY`` is set or ``~/.netrc`` (``$NETRC``) holds a key for the W&B host."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", DEFAULT_WANDB_HOST)).hostname
+    path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return path.is_file() and netrc.netrc(path).authenticators(host) is not None
+    except (netrc.NetrcParseError, OSError):
+        return False
+
+
+def resolve_wandb_mode() -> str:
+    """``WANDB_MODE`` when set, else ``online`` with credentials and ``offline`` without."""
+    return os.environ.get("WANDB_MODE") or ("online" if wandb_credentials_configured() else "offline")
+
+
+def wandb_logger(save_dir: str, init_timeout: float = 60.0, **kwargs: Any) -> WandbLogger:
+    """A ``WandbLogger`` whose mode is resolved up front (``resolve_wandb_mode``). Online runs give up after
+    ``init_timeout`` seconds instead of waiting on an unreachable server."""
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    mode = resolve_wandb_mode()
+    os.environ["WANDB_MODE"] = mode  # the DDP child processes and wandb's own service read the same mode
+    import wandb
+
+    return WandbLogger(
+        save_dir=save_dir, offline=mode == "offline", mode=mode, settings=wandb.Settings(init_timeout=init_timeout), **kwargs
+    )

@@ -1,0 +1,72 @@
+"""The generative branch on the shared encoder features: q(z | h), a decoder p(x | z) and a pixel likelihood."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssl_hybrid.models.likelihoods import LIKELIHOODS
+from ssl_hybrid.objectives import gaussian_kl
+
+
+@dataclass
+class ELBOTerms:
+    """Per-image terms in nats: ``nll`` = -E_q log p(x | z), ``kl`` = KL(q(z | x) || N(0, I))."""
+
+    nll: torch.Tensor
+    kl: torch.Tensor
+    recon_params: torch.Tensor
+
+
+class ConvDecoder(nn.Module):
+    """z -> (C', H, W) likelihood parameters: a linear map to a grid of H/4 x W/4, two 2x transposed-conv
+    upsamplings, and a final resize for sizes not divisible by 4."""
+
+    def __init__(self, latent_dim: int, out_channels: int, image_size: tuple[int, int], width: int = 64) -> None:
+        super().__init__()
+        self.image_size = tuple(image_size)
+        self.grid = tuple(math.ceil(s / 4) for s in self.image_size)
+        self.width = width
+        self.project = nn.Sequential(nn.Linear(latent_dim, width * self.grid[0] * self.grid[1]), nn.ReLU(inplace=True))
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(width, width, 4, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(width, width // 2, 4, stride=2, padding=1), nn.BatchNorm2d(width // 2), nn.ReLU(inplace=True),
+            nn.Conv2d(width // 2, out_channels, 3, padding=1),
+        )  # fmt: skip
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.upsample(self.project(z).view(-1, self.width, *self.grid))
+        if out.shape[-2:] != self.image_size:
+            out = F.interpolate(out, size=self.image_size, mode="bilinear", align_corners=False)
+        return out
+
+
+class VAEBranch(nn.Module):
+    """Amortised posterior q(z | x) = N(mu(h), diag(exp(logvar(h)))) on encoder features h, and p(x | z)."""
+
+    def __init__(
+        self, in_features: int, image_shape: tuple[int, int, int], latent_dim: int, likelihood: str, decoder_width: int = 64
+    ) -> None:
+        super().__init__()
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {sorted(LIKELIHOODS)}")
+        channels, height, width = image_shape
+        self.likelihood = LIKELIHOODS[likelihood]()
+        self.posterior = nn.Linear(in_features, 2 * latent_dim)
+        self.decoder = ConvDecoder(latent_dim, self.likelihood.param_channels(channels), (height, width), decoder_width)
+
+    def forward(self, features: torch.Tensor, images: torch.Tensor) -> ELBOTerms:
+        mu, logvar = self.posterior(features).chunk(2, dim=1)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        params = self.decoder(z)
+        return ELBOTerms(nll=-self.likelihood.log_prob(params, images), kl=gaussian_kl(mu, logvar), recon_params=params)
+
+    @torch.no_grad()
+    def reconstruct(self, features: torch.Tensor) -> torch.Tensor:
+        """Mean image in [0, 1] decoded from the posterior mean."""
+        mu, _ = self.posterior(features).chunk(2, dim=1)
+        return self.likelihood.mean(self.decoder(mu))

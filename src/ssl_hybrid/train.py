@@ -1,0 +1,126 @@
+"""``ssl-hybrid-train``: compose the config, instantiate data, model, callbacks, loggers and trainer, fit,
+test the best checkpoint, and write the run summary (``metrics.json``) into the Hydra run directory."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, read_write
+from pytorch_lightning.callbacks import Timer
+from pytorch_lightning.loggers import WandbLogger
+
+from ssl_hybrid.run_summary import LABELED_INDICES_FILE, REQUIRED_METRICS, SUMMARY_FILE, plain_metrics, write_json
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """The objects of a config group that maps names to ``_target_`` configs (callbacks, loggers)."""
+    return [instantiate(node) for node in (group or {}).values() if node is not None]
+
+
+def run_facts(cfg: DictConfig) -> dict[str, Any]:
+    return {
+        "objective": cfg.model.get("objective", "blend"),
+        "alpha": cfg.model.alpha,
+        "dataset": cfg.data.dataset,
+        "labels_per_class": cfg.data.labels_per_class,
+        "split_seed": cfg.data.split_seed,
+        "seed": cfg.seed,
+        "backbone": cfg.model.backbone.name,
+        "batch_size": cfg.data.batch_size,
+        "unlabeled_ratio": cfg.data.unlabeled_ratio,
+        "latent_dim": cfg.model.latent_dim,
+        "output_dir": cfg.paths.output_dir,
+    }
+
+
+def pin_ddp_children_to_this_job() -> None:
+    """Lightning's DDP launcher re-executes the script with ``sys.argv`` and ``hydra.run.dir``; inside a Hydra
+    multirun that would start the whole sweep again in every child (Lightning issue 11300). Point both at this
+    job instead: its own overrides, its own output directory, in single-run mode."""
+    import sys
+
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return
+    sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
+    with read_write(hydra_cfg):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit and test one model; returns the run summary that is also written to ``metrics.json``."""
+    output_dir = Path(cfg.paths.output_dir)
+    summary: dict[str, Any] = {**dict.fromkeys(REQUIRED_METRICS), **run_facts(cfg), "status": "failed"}
+    trainer: pl.Trainer | None = None
+    started = time.perf_counter()
+    try:
+        pl.seed_everything(cfg.seed, workers=True)
+        datamodule = instantiate(cfg.data, _convert_="all")
+        model = instantiate(
+            cfg.model, num_classes=datamodule.num_classes, image_shape=list(datamodule.image_shape), _convert_="all"
+        )
+        timer = Timer()
+        trainer = instantiate(
+            cfg.trainer, callbacks=[*instantiate_group(cfg.get("callbacks")), timer], logger=instantiate_group(cfg.get("logger")) or False
+        )
+        if trainer.num_devices * trainer.num_nodes > 1:
+            pin_ddp_children_to_this_job()
+        if trainer.is_global_zero:
+            write_json(output_dir / LABELED_INDICES_FILE, datamodule.split_record())
+        for logger in trainer.loggers:
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        summary.update(plain_metrics(trainer.callback_metrics))
+        if trainer.checkpoint_callback is not None and trainer.checkpoint_callback.best_model_score is not None:
+            summary["val/acc_best"] = float(trainer.checkpoint_callback.best_model_score)
+            summary["best_checkpoint"] = trainer.checkpoint_callback.best_model_path
+        train_seconds = timer.time_elapsed("train")
+        images_per_step = datamodule.batch_size + datamodule.unlabeled_batch_size
+        summary.update(
+            global_step=trainer.global_step,
+            epochs=trainer.current_epoch,
+            train_seconds=train_seconds,
+            train_images_per_second=trainer.global_step * images_per_step * trainer.world_size / max(train_seconds, 1e-9),
+        )
+        if trainer.interrupted:
+            summary["status"] = "interrupted"
+            return summary
+        if cfg.get("test"):
+            best = "best" if summary.get("best_checkpoint") else None
+            (test_metrics,) = trainer.test(model, datamodule=datamodule, ckpt_path=best)
+            summary.update(plain_metrics(test_metrics))
+        summary["status"] = "completed"
+        return summary
+    except BaseException as error:
+        summary["error"] = f"{type(error).__name__}: {error}"
+        raise
+    finally:
+        summary["wall_seconds"] = time.perf_counter() - started
+        if trainer is None or trainer.is_global_zero:
+            write_json(output_dir / SUMMARY_FILE, summary)
+            log.info("run summary: %s", output_dir / SUMMARY_FILE)
+        for logger in trainer.loggers if trainer is not None else []:
+            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+                logger.experiment.summary.update({k: v for k, v in summary.items() if v is not None})
+                logger.experiment.finish()  # the next job of a multirun starts a fresh W&B run
+
+
+@hydra.main(version_base="1.3", config_path="pkg://ssl_hybrid.conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Returns ``test/acc`` so Hydra sweepers (e.g. Optuna) can optimise it."""
+    return train(cfg).get("test/acc")
+
+
+if __name__ == "__main__":
+    main()

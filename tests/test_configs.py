@@ -1,0 +1,77 @@
+"""Every option of every config group composes with the real conf/train.yaml and instantiates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from pytorch_lightning import LightningModule, Trainer
+
+from conftest import compose_train
+from ssl_hybrid.data import SemiSupervisedDataModule
+from ssl_hybrid.train import instantiate_group
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = ("data", "model", "trainer", "logger", "callbacks", "experiment", "paths", "hydra")
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_every_group_has_options():
+    for group in GROUPS:
+        assert options(group), f"conf/{group} has no options"
+
+
+NATIVE_SIZE = {"digits": 8, "fashion_mnist": 28, "mnist": 28, "cifar10": 32, "svhn": 32, "stl10": 96, "image_folder": 32}
+
+
+@pytest.mark.parametrize("option", options("data"))
+def test_data_options(option, tmp_path):
+    cfg = compose_train(f"data={option}", "data.root=" + str(tmp_path), output_dir=tmp_path)
+    datamodule = instantiate(cfg.data, _convert_="all")
+    assert isinstance(datamodule, SemiSupervisedDataModule) and datamodule.dataset == option
+    image = torch.randint(0, 256, (3, NATIVE_SIZE[option], NATIVE_SIZE[option]), dtype=torch.uint8)
+    augmented = datamodule.train_transform(image)
+    assert augmented.shape == image.shape and augmented.dtype == torch.uint8
+
+
+@pytest.mark.parametrize("option", options("model"))
+def test_model_options(option, tmp_path):
+    cfg = compose_train(f"model={option}", output_dir=tmp_path)
+    model = instantiate(cfg.model, num_classes=10, image_shape=[1, 8, 8], _convert_="all")
+    assert isinstance(model, LightningModule)
+
+
+@pytest.mark.parametrize("option", options("trainer"))
+def test_trainer_options(option, tmp_path):
+    cfg = compose_train(f"trainer={option}", output_dir=tmp_path)
+    if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
+        pytest.skip("composes; instantiating needs a GPU")
+    assert isinstance(instantiate(cfg.trainer, logger=False, enable_checkpointing=False), Trainer)
+
+
+@pytest.mark.parametrize("group", ["logger", "callbacks"])
+def test_logger_and_callback_options(group, tmp_path):
+    for option in options(group):
+        cfg = compose_train(f"{group}={option}", output_dir=tmp_path)
+        objects = instantiate_group(cfg.get(group))
+        assert (len(objects) == 0) == (option == "none")
+
+
+@pytest.mark.parametrize("option", options("experiment"))
+def test_experiment_options(option, tmp_path):
+    cfg = compose_train(f"experiment={option}", output_dir=tmp_path)
+    datamodule = instantiate(cfg.data, _convert_="all")
+    instantiate(cfg.model, num_classes=10, image_shape=[1, 8, 8], _convert_="all")
+    assert datamodule.batch_size == cfg.data.batch_size
+
+
+def test_paths_and_hydra_dirs_resolve(tmp_path):
+    cfg = compose_train(output_dir=tmp_path)
+    assert cfg.paths.output_dir == str(tmp_path)
+    assert cfg.trainer.default_root_dir == str(tmp_path)
+    assert cfg.callbacks.model_checkpoint.dirpath == f"{tmp_path}/checkpoints"

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+from collections import Counter
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits as sklearn_digits
+
+from conftest import FASHION_MNIST_DIR, needs_fashion_mnist, write_idx
+from ssl_hybrid.data import SemiSupervisedDataModule
+from ssl_hybrid.data.idx import read_idx
+from ssl_hybrid.data.labels import split_labels
+from ssl_hybrid.data.sampling import CyclingSampler
+from ssl_hybrid.data.sources import load_fashion_mnist, load_image_folder
+
+
+def _rows(images: torch.Tensor) -> Counter:
+    return Counter(bytes(img.numpy().tobytes()) for img in images)
+
+
+def test_digits_train_and_test_partition_the_real_dataset(digits):
+    full = sklearn_digits()
+    assert len(digits.train) + len(digits.test) == len(full.target) == 1797
+    assert digits.image_shape == (1, 8, 8) and digits.train.images.dtype == torch.uint8
+    assert int(digits.train.images.max()) == 255
+    expected = _rows(torch.from_numpy(np.rint(full.images * 255 / 16).astype(np.uint8)))
+    assert _rows(digits.train.images) + _rows(digits.test.images) == expected
+
+
+def test_label_split_is_stratified_seed_stable_nested_and_disjoint(digits):
+    labels = digits.train.labels
+    split = split_labels(labels, labels_per_class=10, val_per_class=5, split_seed=3)
+    assert Counter(labels[split.labeled].tolist()) == {c: 10 for c in range(10)}
+    assert Counter(labels[split.val].tolist()) == {c: 5 for c in range(10)}
+    assert not set(split.val.tolist()) & set(split.labeled.tolist())
+    assert not set(split.val.tolist()) & set(split.unlabeled.tolist())
+    assert set(split.labeled.tolist()) <= set(split.unlabeled.tolist())  # USB-style: labeled images also unlabeled
+    assert len(split.unlabeled) == len(labels) - len(split.val)
+
+    again = split_labels(labels, labels_per_class=10, val_per_class=5, split_seed=3)
+    assert torch.equal(again.labeled, split.labeled) and torch.equal(again.val, split.val)
+    other = split_labels(labels, labels_per_class=10, val_per_class=5, split_seed=4)
+    assert not torch.equal(other.labeled, split.labeled)
+
+    fewer = split_labels(labels, labels_per_class=5, val_per_class=5, split_seed=3)
+    assert set(fewer.labeled.tolist()) < set(split.labeled.tolist())
+    assert torch.equal(fewer.val, split.val)
+
+    excluded = split_labels(labels, 10, 5, split_seed=3, unlabeled_includes_labeled=False)
+    assert not set(excluded.unlabeled.tolist()) & set(excluded.labeled.tolist())
+
+
+def test_label_split_rejects_too_few_images_per_class(digits):
+    with pytest.raises(ValueError, match="too few"):
+        split_labels(digits.train.labels, labels_per_class=200, val_per_class=0, split_seed=0)
+
+
+def _fit_ready(dm: SemiSupervisedDataModule, world_size: int = 1, rank: int = 0) -> SemiSupervisedDataModule:
+    dm.trainer = SimpleNamespace(world_size=world_size, global_rank=rank)
+    return dm
+
+
+def test_train_batches_mix_labeled_and_unlabeled_in_the_configured_ratio():
+    dm = _fit_ready(SemiSupervisedDataModule("digits", labels_per_class=4, val_per_class=5, batch_size=16, unlabeled_ratio=3))
+    loader = dm.train_dataloader()
+    batches = [batch for batch, *_ in loader]
+    assert len(batches) == len(loader) == dm.num_unlabeled // 48
+    for batch in batches:
+        x_l, y_l = batch["labeled"]
+        assert x_l.shape == (16, 1, 8, 8) and x_l.dtype == torch.uint8 and y_l.shape == (16,)
+        assert batch["unlabeled"].shape == (48, 1, 8, 8)
+    # the 40 labeled images are cycled: every one appears within three steps of 16
+    labeled_images = dm.splits.train.images[dm.label_split.labeled]
+    seen = torch.cat([b["labeled"][0] for b in batches[:3]])
+    assert _rows(labeled_images).keys() <= _rows(seen).keys()
+    # labels travel with their images
+    image_to_label = {bytes(img.numpy().tobytes()): int(y) for img, y in zip(labeled_images, dm.splits.train.labels[dm.label_split.labeled])}
+    for batch in batches:
+        x_l, y_l = batch["labeled"]
+        assert all(image_to_label[bytes(img.numpy().tobytes())] == int(y) for img, y in zip(x_l, y_l))
+
+
+def test_epochs_reshuffle_both_streams():
+    dm = _fit_ready(SemiSupervisedDataModule("digits", labels_per_class=4, val_per_class=5, batch_size=8, unlabeled_ratio=2))
+    loader = dm.train_dataloader()
+    samplers = [dl.sampler for dl in loader.flattened]
+
+    def first_batch(epoch):
+        for sampler in samplers:
+            sampler.set_epoch(epoch)
+        batch, *_ = next(iter(loader))
+        return batch["labeled"][0], batch["unlabeled"]
+
+    (l0, u0), (l0_again, u0_again), (l1, u1) = first_batch(0), first_batch(0), first_batch(1)
+    assert torch.equal(l0, l0_again) and torch.equal(u0, u0_again)
+    assert not torch.equal(l0, l1) and not torch.equal(u0, u1)
+
+
+def test_processes_share_the_labeled_set_and_split_the_unlabeled_pool():
+    def shard(rank):
+        dm = _fit_ready(SemiSupervisedDataModule("digits", unlabeled_ratio=1, batch_size=10, val_per_class=5), 2, rank)
+        loader = dm.train_dataloader()
+        unlabeled = {dl.sampler for dl in loader.flattened if not isinstance(dl.sampler, CyclingSampler)}.pop()
+        return dm, set(iter(unlabeled)), sum(1 for _ in loader)
+
+    (dm0, shard0, steps0), (dm1, shard1, steps1) = shard(0), shard(1)
+    assert torch.equal(dm0.label_split.labeled, dm1.label_split.labeled)
+    assert not shard0 & shard1 and steps0 == steps1 == len(shard0) // 10
+
+
+def test_labeled_only_epochs_when_unlabeled_ratio_is_zero():
+    dm = _fit_ready(SemiSupervisedDataModule("digits", labels_per_class=5, val_per_class=5, batch_size=8, unlabeled_ratio=0))
+    batches = [batch for batch, *_ in dm.train_dataloader()]
+    assert len(batches) == 7 and all(set(b) == {"labeled"} for b in batches)  # ceil(50 / 8)
+
+
+def test_cycling_sampler_covers_every_index_each_round():
+    sampler = CyclingSampler(size=7, num_samples=21, seed=1)
+    stream = list(sampler)
+    assert len(stream) == 21 and all(sorted(stream[i : i + 7]) == list(range(7)) for i in (0, 7, 14))
+
+
+def test_bad_settings_fail_with_clear_errors():
+    with pytest.raises(ValueError, match="unknown data.dataset"):
+        SemiSupervisedDataModule("imagenet22k")
+    dm = _fit_ready(SemiSupervisedDataModule("digits", batch_size=512, unlabeled_ratio=4))
+    with pytest.raises(ValueError, match="smaller than one unlabeled batch"):
+        dm.train_dataloader()
+
+
+def test_idx_reader_reads_the_original_format(tmp_path, digits):
+    images = digits.train.images[:50, 0].numpy()
+    write_idx(tmp_path / "x-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "y-idx1-ubyte", digits.train.labels[:50].numpy().astype(np.uint8))
+    assert torch.equal(read_idx(tmp_path / "x-idx3-ubyte.gz"), torch.from_numpy(images))
+    assert read_idx(tmp_path / "y-idx1-ubyte").tolist() == digits.train.labels[:50].tolist()
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x08\x01\x00\x00\x00\x01\x00")
+    with pytest.raises(ValueError, match="magic"):
+        read_idx(tmp_path / "bad")
+
+
+def test_fashion_mnist_reader_on_written_idx_files(fashion_idx_dir):
+    splits = load_fashion_mnist(str(fashion_idx_dir))
+    assert splits.image_shape == (1, 28, 28) and len(splits.classes) == 10
+    assert len(splits.train) > len(splits.test) > 0 and splits.train.labels.max() == 9
+
+
+def test_fashion_mnist_reader_explains_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="data.root"):
+        load_fashion_mnist(str(tmp_path))
+
+
+@needs_fashion_mnist
+def test_real_fashion_mnist_is_complete_and_balanced():
+    splits = load_fashion_mnist(str(FASHION_MNIST_DIR))
+    assert splits.train.images.shape == (60000, 1, 28, 28) and splits.test.images.shape == (10000, 1, 28, 28)
+    assert Counter(splits.train.labels.tolist()) == {c: 6000 for c in range(10)}
+    assert Counter(splits.test.labels.tolist()) == {c: 1000 for c in range(10)}
+
+
+def test_image_folder_reads_the_layout(image_folder_root, digits):
+    splits = load_image_folder(str(image_folder_root), channels=1, image_size=8)
+    assert splits.classes == tuple(f"digit_{c}" for c in range(10))
+    assert len(splits.train) == 300 and len(splits.val) == 100 and len(splits.test) == 200
+    assert len(splits.extra_unlabeled) == len(digits.train) - 400  # found through nested folders
+    assert _rows(splits.train.images) == _rows(digits.train.images[:300])  # PNG round trip is lossless
+    rgb = load_image_folder(str(image_folder_root), channels=3, image_size=16)
+    assert rgb.image_shape == (3, 16, 16)
+
+
+def test_image_folder_explains_a_wrong_layout(tmp_path):
+    with pytest.raises(FileNotFoundError, match="labeled"):
+        load_image_folder(str(tmp_path))

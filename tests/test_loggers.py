@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+
+from ssl_hybrid.loggers import resolve_wandb_mode, wandb_credentials_configured
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    for name in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    return tmp_path / ".netrc"
+
+
+def test_offline_without_credentials(no_credentials):
+    assert not wandb_credentials_configured() and resolve_wandb_mode() == "offline"
+
+
+def test_online_with_an_api_key(no_credentials, monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert resolve_wandb_mode() == "online"
+
+
+def test_online_with_a_netrc_entry_for_the_configured_host(no_credentials, monkeypatch):
+    no_credentials.write_text("machine wandb.example.org login user password " + "k" * 40 + "\n")
+    assert resolve_wandb_mode() == "offline"  # the key is for another host
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.example.org")
+    assert resolve_wandb_mode() == "online"
+
+
+def test_wandb_mode_is_honoured(no_credentials, monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert resolve_wandb_mode() == "disabled"
+
+
+def test_a_broken_netrc_counts_as_no_credentials(no_credentials):
+    no_credentials.write_text("machine\n")
+    assert resolve_wandb_mode() == "offline"

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+
+from ssl_hybrid.models import HybridModule
+from ssl_hybrid.models.hybrid import create_backbone
+
+
+def _batch(n_labeled=8, n_unlabeled=16, shape=(1, 8, 8)):
+    g = torch.Generator().manual_seed(0)
+    x_l = torch.randint(0, 256, (n_labeled, *shape), dtype=torch.uint8, generator=g)
+    x_u = torch.randint(0, 256, (n_unlabeled, *shape), dtype=torch.uint8, generator=g)
+    return {"labeled": (x_l, torch.arange(n_labeled) % 10), "unlabeled": x_u}
+
+
+def _quiet(module):
+    module.log = module.log_dict = lambda *args, **kwargs: None
+    return module
+
+
+def test_default_backbone_follows_the_timm_model_api():
+    model = timm.create_model("ssl_cnn_small", num_classes=7, in_chans=1)
+    x = torch.randn(2, 1, 28, 28)
+    features = model.forward_features(x)
+    assert features.shape == (2, 128, 7, 7)
+    assert model.forward_head(features, pre_logits=True).shape == (2, 128)
+    assert model(x).shape == (2, 7)
+    model.reset_classifier(0)
+    assert model(x).shape == (2, model.num_features)
+    assert model.pretrained_cfg["architecture"] == "ssl_cnn_small"
+
+
+def test_pretrained_weights_load_through_timms_own_path(tmp_path):
+    source = timm.create_model("ssl_cnn_small", in_chans=1, num_classes=10)
+    torch.save(source.state_dict(), tmp_path / "weights.pth")
+    loaded = create_backbone(1, "ssl_cnn_small", pretrained=True, pretrained_cfg_overlay={"file": str(tmp_path / "weights.pth")})
+    fresh = create_backbone(1, "ssl_cnn_small")
+    key = "stages.1.0.0.weight"
+    assert torch.equal(loaded.state_dict()[key], source.state_dict()[key])
+    assert not torch.equal(fresh.state_dict()[key], source.state_dict()[key])
+
+
+@pytest.mark.parametrize("name", ["resnet18", "ssl_cnn_base"])
+def test_any_timm_backbone_works_on_small_colour_images(name):
+    module = _quiet(HybridModule(10, (3, 16, 16), alpha=0.5, backbone={"name": name}))
+    loss = module.training_step(_batch(shape=(3, 16, 16)), 0)
+    loss.backward()
+    assert torch.isfinite(loss) and module.vae.likelihood.__class__.__name__ == "DiscretizedLogistic"
+
+
+def test_alpha_one_has_no_generative_branch_and_ignores_unlabeled_images():
+    module = _quiet(HybridModule(10, (1, 8, 8), alpha=1.0))
+    assert module.vae is None
+    batch = _batch()
+    with_unlabeled = module.training_step(batch, 0)
+    module.eval()  # same BN statistics either way
+    without = module.training_step({"labeled": batch["labeled"]}, 0)
+    with_again = module.training_step(batch, 0)
+    assert torch.allclose(without, with_again)
+    assert with_unlabeled.ndim == 0
+
+
+def _encoder_grad(module, batch):
+    module.zero_grad()
+    torch.manual_seed(0)
+    module.training_step(batch, 0).backward()
+    return torch.cat([p.grad.flatten() for p in module.backbone.parameters()])
+
+
+def test_alpha_zero_trains_the_encoder_on_the_elbo_alone():
+    torch.manual_seed(0)
+    module = _quiet(HybridModule(10, (1, 8, 8), alpha=0.0)).eval()
+    batch = _batch()
+    grad = _encoder_grad(module, batch)
+    y = batch["labeled"][1]
+    batch["labeled"] = (batch["labeled"][0], (y + 1) % 10)  # other labels change nothing for the encoder
+    assert torch.allclose(grad, _encoder_grad(module, batch))
+    assert module.classifier.weight.grad.abs().sum() > 0  # ...but the head still learns
+
+
+def test_alpha_between_the_ends_lets_labels_shape_the_encoder():
+    torch.manual_seed(0)
+    module = _quiet(HybridModule(10, (1, 8, 8), alpha=0.5)).eval()
+    batch = _batch()
+    grad = _encoder_grad(module, batch)
+    batch["labeled"] = (batch["labeled"][0], (batch["labeled"][1] + 1) % 10)
+    assert not torch.allclose(grad, _encoder_grad(module, batch))
+
+
+def test_alpha_outside_the_unit_interval_is_rejected():
+    with pytest.raises(ValueError, match="alpha"):
+        HybridModule(10, (1, 8, 8), alpha=1.2)
+
+
+def test_layer_decay_gives_earlier_layers_smaller_learning_rates():
+    module = HybridModule(10, (1, 8, 8), optimizer={"lr": 1e-2, "layer_decay": 0.5}, scheduler={"warmup_steps": 0})
+    module.trainer = type("T", (), {"estimated_stepping_batches": 100})()
+    optimizer = module.configure_optimizers()["optimizer"]
+    lrs = sorted({round(group["lr"], 8) for group in optimizer.param_groups})
+    assert lrs[-1] == pytest.approx(1e-2) and lrs[0] < lrs[-1] / 4
+    assert all("lr_scale" not in group for group in optimizer.param_groups)

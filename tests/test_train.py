@@ -1,0 +1,104 @@
+"""End-to-end: the real configs, real data, short trainings through ssl_hybrid.train."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import QUICK
+from ssl_hybrid.models import HybridModule
+from ssl_hybrid.run_summary import read_summary
+from ssl_hybrid.train import train
+
+REQUIRED = {
+    "test/acc", "test/nelbo_bpd", "val/acc_best", "alpha", "labels_per_class", "split_seed", "seed", "dataset",
+    "backbone", "train_seconds", "train_images_per_second",
+}  # fmt: skip
+
+
+def test_digits_run_learns_and_writes_its_run_directory(train_cfg, tmp_path, digits):
+    cfg = train_cfg("trainer.max_steps=150", "trainer.val_check_interval=50", "data.split_seed=1", "seed=2")
+    summary = train(cfg)
+    run = tmp_path / "run"
+    on_disk = read_summary(run)
+    assert REQUIRED <= on_disk.keys() and on_disk == json.loads(json.dumps(summary))
+    assert on_disk["status"] == "completed" and on_disk["global_step"] == 150
+    assert on_disk["test/acc"] >= 0.8, on_disk  # 10 labels per class, 150 steps
+    assert on_disk["test/nelbo_bpd"] > 0 and on_disk["train_images_per_second"] > 0
+    assert (on_disk["dataset"], on_disk["split_seed"], on_disk["seed"], on_disk["alpha"]) == ("digits", 1, 2, 0.9)
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
+    labeled = json.loads((run / "labeled_indices.json").read_text())
+    assert len(labeled["labeled"]) == 100 and sorted(set(labeled["labeled_labels"])) == list(range(10))
+    assert (run / "reconstructions.png").stat().st_size > 0
+    # checkpoints hold plain containers only
+    checkpoint = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
+    assert checkpoint["hyper_parameters"]["alpha"] == 0.9
+    # ...and load outside Hydra into a model that classifies like the tested one
+    model = HybridModule.load_from_checkpoint(run / "checkpoints" / "best.ckpt").eval()
+    test = digits.test
+    accuracy = (model(test.images).argmax(1) == test.labels).float().mean().item()
+    assert accuracy == pytest.approx(on_disk["test/acc"], abs=1e-6)
+
+
+def test_alpha_one_reports_no_nelbo(train_cfg, tmp_path):
+    summary = train(train_cfg("model.alpha=1.0"))
+    assert summary["test/nelbo_bpd"] is None and summary["test/acc"] is not None
+    assert read_summary(tmp_path / "run")["test/nelbo_bpd"] is None
+
+
+def test_resuming_from_last_checkpoint_continues_training(train_cfg, tmp_path):
+    first = train(train_cfg("trainer.max_steps=20", output_dir=tmp_path / "first"))
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    assert first["global_step"] == 20
+    resumed = train(train_cfg("trainer.max_steps=40", f"ckpt_path={last}", output_dir=tmp_path / "second"))
+    assert resumed["global_step"] == 40 and resumed["status"] == "completed"
+    state = torch.load(tmp_path / "second" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["global_step"] == 40 and state["epoch"] > torch.load(last, weights_only=True)["epoch"]
+
+
+def test_image_folder_end_to_end(train_cfg, image_folder_root):
+    summary = train(train_cfg("data=image_folder", f"data.root={image_folder_root}", "data.image_size=8", "data.source_options.channels=1"))
+    assert summary["status"] == "completed" and summary["dataset"] == "image_folder"
+    assert 0.0 <= summary["test/acc"] <= 1.0 and summary["test/nelbo_bpd"] > 0
+
+
+def test_fashion_mnist_end_to_end_from_idx_files(train_cfg, fashion_idx_dir):
+    summary = train(train_cfg("data=fashion_mnist", f"data.root={fashion_idx_dir}", "data.val_per_class=10", "trainer.max_steps=20"))
+    assert summary["status"] == "completed" and summary["dataset"] == "fashion_mnist"
+    assert summary["test/nelbo_bpd"] > 0
+
+
+def test_a_failing_run_still_writes_its_summary(train_cfg, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        train(train_cfg("data=fashion_mnist", f"data.root={tmp_path / 'nowhere'}"))
+    summary = read_summary(tmp_path / "run")
+    assert summary["status"] == "failed" and "data.root" in summary["error"] and summary["test/acc"] is None
+
+
+def test_wandb_logger_runs_offline_without_credentials(train_cfg, tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    summary = train(train_cfg("logger=wandb", "trainer.max_steps=10"))
+    assert summary["status"] == "completed"
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    return subprocess.run(
+        [sys.executable, "-m", "ssl_hybrid.train", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_multirun_gives_one_run_directory_per_job(tmp_path):
+    result = _cli("-m", "model.alpha=1.0,0.9", *QUICK, "trainer.max_steps=10", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    alphas = sorted(read_summary(tmp_path / "sweep" / str(job))["alpha"] for job in (0, 1))
+    assert alphas == [0.9, 1.0]
