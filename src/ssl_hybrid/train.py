@@ -10,13 +10,12 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, read_write
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Timer
 from pytorch_lightning.loggers import WandbLogger
 
+from ssl_hybrid.hydra_ddp import ddp_ready_hydra_job
 from ssl_hybrid.run_summary import LABELED_INDICES_FILE, REQUIRED_METRICS, SUMMARY_FILE, plain_metrics, write_json
 
 log = logging.getLogger(__name__)
@@ -29,7 +28,6 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
 
 def run_facts(cfg: DictConfig) -> dict[str, Any]:
     return {
-        "objective": cfg.model.get("objective", "blend"),
         "alpha": cfg.model.alpha,
         "dataset": cfg.data.dataset,
         "labels_per_class": cfg.data.labels_per_class,
@@ -41,20 +39,6 @@ def run_facts(cfg: DictConfig) -> dict[str, Any]:
         "latent_dim": cfg.model.latent_dim,
         "output_dir": cfg.paths.output_dir,
     }
-
-
-def pin_ddp_children_to_this_job() -> None:
-    """Lightning's DDP launcher re-executes the script with ``sys.argv`` and ``hydra.run.dir``; inside a Hydra
-    multirun that would start the whole sweep again in every child (Lightning issue 11300). Point both at this
-    job instead: its own overrides, its own output directory, in single-run mode."""
-    import sys
-
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return
-    sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
-    with read_write(hydra_cfg):
-        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -69,12 +53,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         model = instantiate(
             cfg.model, num_classes=datamodule.num_classes, image_shape=list(datamodule.image_shape), _convert_="all"
         )
+        summary["objective"] = model.objective
         timer = Timer()
         trainer = instantiate(
             cfg.trainer, callbacks=[*instantiate_group(cfg.get("callbacks")), timer], logger=instantiate_group(cfg.get("logger")) or False
         )
-        if trainer.num_devices * trainer.num_nodes > 1:
-            pin_ddp_children_to_this_job()
         if trainer.is_global_zero:
             write_json(output_dir / LABELED_INDICES_FILE, datamodule.split_record())
         for logger in trainer.loggers:
@@ -97,8 +80,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             summary["status"] = "interrupted"
             return summary
         if cfg.get("test"):
-            best = "best" if summary.get("best_checkpoint") else None
-            (test_metrics,) = trainer.test(model, datamodule=datamodule, ckpt_path=best)
+            (test_metrics,) = trainer.test(model, datamodule=datamodule, ckpt_path=summary.get("best_checkpoint"))
             summary.update(plain_metrics(test_metrics))
         summary["status"] = "completed"
         return summary
@@ -119,7 +101,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path="pkg://ssl_hybrid.conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Returns ``test/acc`` so Hydra sweepers (e.g. Optuna) can optimise it."""
-    return train(cfg).get("test/acc")
+    with ddp_ready_hydra_job():
+        return train(cfg).get("test/acc")
 
 
 if __name__ == "__main__":

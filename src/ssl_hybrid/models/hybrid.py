@@ -46,6 +46,8 @@ class HybridModule(pl.LightningModule):
     """Hyperparameters are plain containers, so checkpoints load with ``torch.load(weights_only=True)`` and with
     ``HybridModule.load_from_checkpoint`` outside Hydra."""
 
+    objective = "blend"
+
     def __init__(
         self,
         num_classes: int,
@@ -109,7 +111,7 @@ class HybridModule(pl.LightningModule):
         warmup = self.hparams.kl_warmup_steps
         return min(1.0, (self.global_step + 1) / warmup) if self.training and warmup > 0 else 1.0
 
-    def _log_elbo(self, stage: str, terms: ELBOTerms, batch_size: int) -> torch.Tensor:
+    def _elbo_loss(self, stage: str, terms: ELBOTerms, batch_size: int) -> torch.Tensor:
         """Logs the ELBO terms in bits/dim (recon + kl = nelbo) and returns the loss-side NELBO in nats/dim."""
         recon, kl = (bits_per_dim(t.mean() / self.num_dims) for t in (terms.nll, terms.kl))
         on_step = stage == "train"
@@ -129,7 +131,7 @@ class HybridModule(pl.LightningModule):
         # alpha = 0: the encoder learns from the ELBO alone and the head is fit on frozen features (M1).
         logits = self.classifier(labeled_features.detach() if self.alpha == 0.0 else labeled_features)
         ce = F.cross_entropy(logits, y_l)
-        nelbo = self._log_elbo("train", self.vae(features, images), len(images)) if generative else None
+        nelbo = self._elbo_loss("train", self.vae(features, images), len(images)) if generative else None
         loss = blend(ce, nelbo, self.alpha)
         self.train_acc(logits, y_l)
         self.log_dict(
@@ -146,7 +148,7 @@ class HybridModule(pl.LightningModule):
         self.log(f"{stage}/ce", F.cross_entropy(logits, labels), batch_size=len(images), sync_dist=True)
         self.log(f"{stage}/acc", accuracy, prog_bar=True, batch_size=len(images))
         if self.vae is not None:
-            self._log_elbo(stage, self.vae(features, images), len(images))
+            self._elbo_loss(stage, self.vae(features, images), len(images))
 
     def on_train_start(self) -> None:
         self.val_acc_best.reset()  # forget the sanity-check validation

@@ -1,0 +1,216 @@
+"""``ssl-hybrid-compare``: aggregate finished runs into a table, ``alpha_curve.csv`` and ``alpha_curve.png``.
+
+Runs come from run or multirun directories (each run's own ``metrics.json`` and ``.hydra/config.yaml``), or from
+W&B (``--wandb ENTITY/PROJECT --group G``). Runs without a summary, or whose summary says they failed, are
+listed as problems instead of being dropped silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from ssl_hybrid.run_summary import SUMMARY_FILE
+
+CSV_FILE, PLOT_FILE = "alpha_curve.csv", "alpha_curve.png"
+NELBO = "test/nelbo_bpd"
+
+
+@dataclass
+class Run:
+    name: str
+    summary: dict[str, Any] | None
+    config: dict[str, Any] = field(default_factory=dict)  # flattened: {"model.alpha": 0.9, ...}
+
+    @property
+    def problem(self) -> str | None:
+        if self.summary is None:
+            return f"no {SUMMARY_FILE} (crashed before finishing, or still running)"
+        status = self.summary.get("status", "completed")
+        if status != "completed":
+            return f"{status}: {self.summary.get('error') or 'no error recorded'}"
+        return None
+
+    def get(self, key: str) -> Any:
+        """A run parameter or metric by config path (``model.alpha``) or summary key (``alpha``, ``test/acc``)."""
+        if key in self.config:
+            return self.config[key]
+        summary = self.summary or {}
+        return summary.get(key, summary.get(key.rsplit(".", 1)[-1]))
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _is_run_dir(path: Path) -> bool:
+    return (path / SUMMARY_FILE).is_file() or (path / ".hydra" / "config.yaml").is_file()
+
+
+def _natural(path: Path) -> list:
+    return [int(part) if part.isdigit() else part for part in path.parts]
+
+
+def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
+    """Run directories at or below each path (a run dir, a multirun dir, or a folder of either)."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            raise FileNotFoundError(f"{path} is not a directory")
+        below = [p for p in path.rglob("*") if p.is_dir() and _is_run_dir(p)]
+        found += [path] if _is_run_dir(path) else sorted(below, key=_natural)
+    return found
+
+
+def load_run(path: Path) -> Run:
+    summary_file, config_file = path / SUMMARY_FILE, path / ".hydra" / "config.yaml"
+    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None
+    config = flatten(OmegaConf.to_container(OmegaConf.load(config_file))) if config_file.is_file() else {}
+    return Run(name=str(path), summary=summary, config=config)
+
+
+def load_wandb_runs(project_path: str, group: str) -> list[Run]:
+    import wandb
+
+    api = wandb.Api(timeout=30)
+    runs = []
+    for run in api.runs(project_path, filters={"group": group}):
+        summary = {k: v for k, v in dict(run.summary).items() if not k.startswith("_")}
+        if run.state != "finished":
+            summary = {**summary, "status": run.state}
+        runs.append(Run(name=f"{project_path}/{run.id}", summary=summary or None, config=flatten(dict(run.config))))
+    return runs
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def aggregate(runs: Sequence[Run], x: str, metric: str, by: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per (series, x): n, mean and sample std of ``metric``, mean NELBO bits/dim."""
+    groups: dict[tuple[str, Any], list[Run]] = defaultdict(list)
+    for run in runs:
+        series = " / ".join(f"{key}={run.get(key)}" for key in by if run.get(key) is not None) or "all"
+        groups[(series, run.get(x))].append(run)
+    rows = []
+    for (series, x_value), members in sorted(groups.items(), key=lambda item: (item[0][0], _number(item[0][1]) or 0.0)):
+        values = [v for v in (_number(r.get(metric)) for r in members) if v is not None]
+        nelbos = [v for v in (_number(r.get(NELBO)) for r in members) if v is not None]
+        rows.append({
+            "series": series, "x": x_value, "n": len(values),
+            "mean": statistics.fmean(values) if values else None,
+            "std": statistics.stdev(values) if len(values) > 1 else None,
+            "nelbo_bpd": statistics.fmean(nelbos) if nelbos else None,
+        })  # fmt: skip
+    return rows
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def format_table(rows: Sequence[dict[str, Any]], x: str, metric: str) -> str:
+    header = ["series", x, "n", f"{metric} mean +- std", f"{NELBO} mean"]
+    body = [
+        [row["series"], str(row["x"]), str(row["n"]), f"{_fmt(row['mean'])} +- {_fmt(row['std'])}", _fmt(row["nelbo_bpd"])]
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in [header, *body]]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: Path, x: str, metric: str) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["series", x, "n", f"{metric}_mean", f"{metric}_std", f"{NELBO}_mean"])
+        for row in rows:
+            writer.writerow([row["series"], row["x"], row["n"], row["mean"], row["std"], row["nelbo_bpd"]])
+
+
+def plot(rows: Sequence[dict[str, Any]], path: Path, x: str, metric: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for series in dict.fromkeys(row["series"] for row in rows):
+        points = [r for r in rows if r["series"] == series and r["mean"] is not None and _number(r["x"]) is not None]
+        if points:
+            ax.errorbar(
+                [float(r["x"]) for r in points], [r["mean"] for r in points], yerr=[r["std"] or 0.0 for r in points],
+                marker="o", capsize=3, label=f"{series}",
+            )  # fmt: skip
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"{metric} (mean ± std over runs)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ssl-hybrid-compare", description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", help="run or multirun directories")
+    parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read runs from the W&B API instead")
+    parser.add_argument("--group", help="W&B group of the runs (with --wandb)")
+    parser.add_argument("--x", default="model.alpha", help="run parameter on the x axis (default: model.alpha)")
+    parser.add_argument("--metric", default="test/acc", help="metric to aggregate (default: test/acc)")
+    parser.add_argument("--by", nargs="*", default=["objective"], help="parameters that split runs into series")
+    parser.add_argument("--out", help="folder for alpha_curve.csv/png (default: the first PATH)")
+    args = parser.parse_args(argv)
+    if bool(args.paths) == bool(args.wandb):
+        parser.error("give run directories, or --wandb ENTITY/PROJECT --group G")
+    if args.wandb and not args.group:
+        parser.error("--wandb needs --group")
+    if not args.out and not args.paths:
+        parser.error("--wandb needs --out")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    runs = load_wandb_runs(args.wandb, args.group) if args.wandb else [load_run(p) for p in find_run_dirs(args.paths)]
+    good = [run for run in runs if run.problem is None]
+    for run in runs:
+        if run.problem is not None:
+            print(f"problem: {run.name}: {run.problem}", file=sys.stderr)
+    print(f"{len(runs)} runs found, {len(good)} usable, {len(runs) - len(good)} with problems")
+    if not good:
+        return 1
+    rows = aggregate(good, args.x, args.metric, args.by)
+    print(format_table(rows, args.x, args.metric))
+    out = Path(args.out or args.paths[0])
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, out / CSV_FILE, args.x, args.metric)
+    plot(rows, out / PLOT_FILE, args.x, args.metric)
+    print(f"wrote {out / CSV_FILE} and {out / PLOT_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

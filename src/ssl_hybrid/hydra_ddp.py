@@ -1,0 +1,43 @@
+"""DDP inside Hydra multiruns.
+
+Lightning's DDP launcher re-executes the script for every extra process, with ``sys.argv`` and
+``hydra.run.dir`` (Lightning issue 11300): inside a multirun each child would start the whole sweep again. The
+launcher also leaves its rendezvous variables (``LOCAL_RANK`` ...) and the process group behind, so the next job
+of the sweep would believe its processes were created externally and wait forever for children it never starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import read_write
+
+LAUNCHER_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+@contextmanager
+def ddp_ready_hydra_job() -> Iterator[None]:
+    """Run one Hydra job so that DDP children re-run exactly this job, and leave no DDP state for the next."""
+    saved_env = {name: os.environ.get(name) for name in LAUNCHER_ENV}
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        # children re-run this job alone: its own overrides, its own output directory, in single-run mode
+        sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
+        with read_write(hydra_cfg):
+            hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+    try:
+        yield
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from ssl_hybrid.compare import CSV_FILE, PLOT_FILE, find_run_dirs, main
+from ssl_hybrid.run_summary import read_summary
+
+
+@pytest.fixture
+def sweep(digits_multirun, tmp_path):
+    copy = tmp_path / "sweep"
+    shutil.copytree(digits_multirun, copy)
+    return copy
+
+
+def test_compare_aggregates_a_real_multirun(sweep, capsys):
+    assert main([str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "4 runs found, 4 usable, 0 with problems" in out
+    with (sweep / CSV_FILE).open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["model.alpha"], r["n"]) for r in rows] == [("0.9", "2"), ("1.0", "2")]
+    for row in rows:
+        alpha = float(row["model.alpha"])
+        accs = [read_summary(sweep / str(j))["test/acc"] for j in range(4) if read_summary(sweep / str(j))["alpha"] == alpha]
+        assert float(row["test/acc_mean"]) == pytest.approx(sum(accs) / 2)
+        assert f"{alpha}" in out
+    assert rows[1]["test/nelbo_bpd_mean"] == ""  # alpha = 1 has no generative branch
+    assert (sweep / PLOT_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_reports_missing_and_failed_runs(sweep, tmp_path, capsys):
+    (sweep / "0" / "metrics.json").unlink()
+    summary = json.loads((sweep / "1" / "metrics.json").read_text())
+    (sweep / "1" / "metrics.json").write_text(json.dumps({**summary, "status": "failed", "error": "RuntimeError: boom"}))
+    assert main([str(sweep), "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert "4 runs found, 2 usable, 2 with problems" in captured.out
+    assert f"{sweep / '0'}: no metrics.json" in captured.err and "RuntimeError: boom" in captured.err
+    assert (tmp_path / "out" / CSV_FILE).is_file()
+
+
+def test_compare_can_put_any_run_parameter_on_the_x_axis(sweep, capsys):
+    assert main([str(sweep), "--x", "data.split_seed", "--by", "alpha"]) == 0
+    with (sweep / CSV_FILE).open() as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["series"], r["data.split_seed"]) for r in rows) == [
+        ("alpha=0.9", "0"), ("alpha=0.9", "1"), ("alpha=1.0", "0"), ("alpha=1.0", "1"),
+    ]  # fmt: skip
+
+
+def test_compare_finds_run_dirs_given_directly(sweep):
+    assert find_run_dirs([sweep / "2", sweep / "0"]) == [sweep / "2", sweep / "0"]
+    with pytest.raises(FileNotFoundError):
+        find_run_dirs([sweep / "nope"])
