@@ -121,22 +121,19 @@ def image_folder_root(tmp_path_factory, digits) -> Path:
     return root
 
 
-def run_cli(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    """``python -m ssl_hybrid.train ARGS`` in a fresh process, as a user would run it."""
-    return subprocess.run(
-        [sys.executable, "-m", "ssl_hybrid.train", *args],
-        cwd=cwd, env={**os.environ, "WANDB_MODE": "offline"}, capture_output=True, text=True, timeout=timeout,
+def run_quick_sweep(root: Path, *overrides: str) -> Path:
+    """``python -m ssl_hybrid.train -m OVERRIDES`` (10 steps a job) in a fresh process, as a user would run it;
+    returns the sweep directory."""
+    sweep = root / "sweep"
+    result = subprocess.run(
+        [sys.executable, "-m", "ssl_hybrid.train", "-m", *overrides, *QUICK, "trainer.max_steps=10", f"hydra.sweep.dir={sweep}"],
+        cwd=root, env={**os.environ, "WANDB_MODE": "offline"}, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return sweep
 
 
 @pytest.fixture(scope="session")
 def digits_multirun(tmp_path_factory) -> Path:
-    """A real, small sweep through the CLI: alpha in {1.0, 0.9} x split_seed in {0, 1}, 10 steps each."""
-    root = tmp_path_factory.mktemp("multirun")
-    sweep = root / "sweep"
-    result = run_cli(
-        "-m", "model.alpha=1.0,0.9", "data.split_seed=0,1", *QUICK, "trainer.max_steps=10", f"hydra.sweep.dir={sweep}",
-        cwd=root,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    return sweep
+    """A real, small sweep: alpha in {1.0, 0.9} x split_seed in {0, 1}."""
+    return run_quick_sweep(tmp_path_factory.mktemp("multirun"), "model.alpha=1.0,0.9", "data.split_seed=0,1")

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
-from conftest import QUICK, run_cli
+from conftest import run_quick_sweep
 from ssl_hybrid.run_summary import read_summary
 
 
-@pytest.mark.slow
 def test_ddp_inside_a_multirun_runs_each_job_once(tmp_path):
-    sweep = tmp_path / "sweep"
-    result = run_cli(
-        "-m", "model.alpha=1.0,0.9", "trainer=ddp_cpu", *QUICK, "trainer.max_steps=10", f"hydra.sweep.dir={sweep}",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = run_quick_sweep(tmp_path, "model.alpha=1.0,0.9", "trainer=ddp_cpu")
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
     assert not (tmp_path / "logs").exists()  # no child fell back to a run directory of its own
     summaries = [read_summary(sweep / job) for job in ("0", "1")]
