@@ -31,10 +31,22 @@ def resolve_wandb_mode() -> str:
     return os.environ.get("WANDB_MODE") or ("online" if wandb_credentials_configured() else "offline")
 
 
-def wandb_logger(save_dir: str, init_timeout: float = 60.0, **kwargs: Any) -> WandbLogger:
-    """A ``WandbLogger`` whose mode is resolved up front (``resolve_wandb_mode``). Online runs give up after
-    ``init_timeout`` seconds instead of waiting on an unreachable server."""
+def sweep_group() -> str | None:
+    """The name of the Hydra sweep directory this job runs in, or None outside a multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return Path(HydraConfig.get().runtime.output_dir).parent.name
+
+
+def wandb_logger(save_dir: str, group: str | None = None, init_timeout: float = 60.0, **kwargs: Any) -> WandbLogger:
+    """A ``WandbLogger`` whose mode is resolved up front (``resolve_wandb_mode``). The runs of one sweep share a
+    group (default: the sweep directory's name). Online runs give up after ``init_timeout`` seconds instead of
+    waiting on an unreachable server."""
     Path(save_dir).mkdir(parents=True, exist_ok=True)
+    kwargs["group"] = group or sweep_group()
     mode = resolve_wandb_mode()
     os.environ["WANDB_MODE"] = mode  # the DDP child processes and wandb's own service read the same mode
     import wandb

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -25,6 +26,26 @@ def nelbo_per_dim(nll: torch.Tensor, kl: torch.Tensor, num_dims: int, kl_weight:
 
 def bits_per_dim(nats_per_dim: torch.Tensor) -> torch.Tensor:
     return nats_per_dim / math.log(2.0)
+
+
+def pseudo_label_consistency(
+    weak_logits: torch.Tensor, strong_logits: torch.Tensor, threshold: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """FixMatch's unlabeled term (Sohn et al. 2020): cross-entropy of the strong view's prediction against the
+    weak view's most likely class, counted only where that class has probability >= ``threshold``. Read as a
+    model of the unknown label, it is a negative log-likelihood in nats per label, like CE. Returns the loss (a
+    mean over all unlabeled images) and the fraction of images above the threshold."""
+    probs = torch.softmax(weak_logits.detach(), dim=1)
+    confidence, pseudo_labels = probs.max(dim=1)
+    mask = (confidence >= threshold).float()
+    per_image = F.cross_entropy(strong_logits, pseudo_labels, reduction="none")
+    return (per_image * mask).mean(), mask.mean()
+
+
+def ramped_alpha(alpha: float, step: int, ramp_steps: int) -> float:
+    """The "generative first, then discriminative" schedule: alpha grows linearly from 0 to ``alpha`` over the
+    first ``ramp_steps`` steps (``ramp_steps`` = 0: constant ``alpha``)."""
+    return alpha if ramp_steps <= 0 else alpha * min(1.0, step / ramp_steps)
 
 
 def blend(ce: torch.Tensor, nelbo: torch.Tensor | None, alpha: float) -> torch.Tensor:

@@ -19,25 +19,35 @@ from ssl_hybrid.data.sources import SOURCES, DatasetSplits, LabeledImages
 
 
 class ImageTensorDataset(Dataset):
-    """uint8 images held in memory, with optional labels and a per-image transform."""
+    """uint8 images held in memory, with optional labels and a per-image transform. With a ``strong_transform``
+    an item holds two views of the image, ``(weak, strong)``, for consistency training."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None, transform: Callable | None = None):
-        self.images, self.labels, self.transform = images, labels, transform
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        transform: Callable | None = None,
+        strong_transform: Callable | None = None,
+    ):
+        self.images, self.labels = images, labels
+        self.transform, self.strong_transform = transform, strong_transform
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, index: int) -> Any:
-        image = self.images[index]
-        if self.transform is not None:
-            image = self.transform(image)
+        raw = self.images[index]
+        image = raw if self.transform is None else self.transform(raw)
+        if self.strong_transform is not None:
+            image = (image, self.strong_transform(raw))
         return image if self.labels is None else (image, self.labels[index])
 
 
 class SemiSupervisedDataModule(pl.LightningDataModule):
     """Training batches are ``{"labeled": (x, y), "unlabeled": x}`` with ``batch_size`` labeled and
     ``round(unlabeled_ratio * batch_size)`` unlabeled uint8 images; an epoch is one pass over the unlabeled pool
-    (over the labeled set when ``unlabeled_ratio`` is 0). Validation and test batches are ``(x, y)``.
+    (over the labeled set when ``unlabeled_ratio`` is 0). With ``strong_transforms`` the unlabeled entry is a pair
+    ``[weak, strong]`` of views (FixMatch's weak and strong augmentation). Validation and test batches are ``(x, y)``.
 
     Sampling is explicit rather than left to Lightning's sampler injection: under DDP every process keeps the
     whole labeled set and a shard of the unlabeled pool (run with ``use_distributed_sampler=False``).
@@ -56,6 +66,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         unlabeled_includes_labeled: bool = True,
         image_size: int | None = None,
         train_transforms: Sequence[Callable] = (),
+        strong_transforms: Sequence[Callable] = (),
         eval_batch_size: int = 512,
         num_workers: int = 0,
         source_options: dict[str, Any] | None = None,
@@ -71,6 +82,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.unlabeled_includes_labeled = unlabeled_includes_labeled
         self.image_size, self.eval_batch_size, self.num_workers = image_size, eval_batch_size, num_workers
         self.train_transform = v2.Compose(list(train_transforms)) if train_transforms else None
+        self.strong_transform = v2.Compose(list(strong_transforms)) if strong_transforms else None
         self.source_options = dict(source_options or {})
 
     def prepare_data(self) -> None:
@@ -139,7 +151,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         )
         loaders = {}
         if self.unlabeled_batch_size > 0:
-            unlabeled = ImageTensorDataset(self._unlabeled_images(), transform=self.train_transform)
+            unlabeled = ImageTensorDataset(self._unlabeled_images(), None, self.train_transform, self.strong_transform)
             if len(unlabeled) < self.unlabeled_batch_size * world_size:
                 raise ValueError(
                     f"the unlabeled pool ({len(unlabeled)} images) is smaller than one unlabeled batch "

@@ -1,5 +1,6 @@
 """The blend: one timm encoder shared by a classifier head and a VAE branch, trained on
-``alpha * CE(labeled) + (1 - alpha) * NELBO(labeled + unlabeled)`` (see ``ssl_hybrid.objectives.blend``)."""
+``alpha * [CE(labeled) + consistency_weight * FixMatch(unlabeled)] + (1 - alpha) * NELBO(labeled + unlabeled)``
+(see ``ssl_hybrid.objectives.blend``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from ssl_hybrid.models.vae import ELBOTerms, VAEBranch
-from ssl_hybrid.objectives import bits_per_dim, blend, nelbo_per_dim
+from ssl_hybrid.objectives import bits_per_dim, blend, nelbo_per_dim, pseudo_label_consistency, ramped_alpha
 
 DEFAULT_BACKBONE = {"name": "ssl_cnn_small", "pretrained": False}
 DEFAULT_OPTIMIZER = {"name": "adamw", "lr": 2e-3, "weight_decay": 5e-4, "layer_decay": None}
@@ -58,6 +59,9 @@ class HybridModule(pl.LightningModule):
         likelihood: str = "auto",
         decoder_width: int = 64,
         kl_warmup_steps: int = 0,
+        consistency_weight: float = 0.0,
+        consistency_threshold: float = 0.95,
+        alpha_schedule: dict[str, Any] | None = None,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
     ) -> None:
@@ -71,10 +75,11 @@ class HybridModule(pl.LightningModule):
         self.classifier = nn.Linear(self.backbone.num_features, num_classes)
         if likelihood == "auto":
             likelihood = "bernoulli" if channels == 1 else "discretized_logistic"
+        self.ramp_steps = int((alpha_schedule or {}).get("ramp_steps", 0))
         # alpha = 1 is purely discriminative: no generative parameters to train (or to leave unused under DDP).
         self.vae = (
             VAEBranch(self.backbone.num_features, tuple(image_shape), latent_dim, likelihood, decoder_width)
-            if alpha < 1.0
+            if alpha < 1.0 or self.ramp_steps > 0
             else None
         )
         mean, std = (torch.tensor(self.backbone.pretrained_cfg[k], dtype=torch.float32) for k in ("mean", "std"))
@@ -91,7 +96,8 @@ class HybridModule(pl.LightningModule):
 
     @property
     def alpha(self) -> float:
-        return self.hparams.alpha
+        """The blending weight at the current step (``model.alpha``, ramped by ``model.alpha_schedule``)."""
+        return ramped_alpha(self.hparams.alpha, self.global_step, self.ramp_steps)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Shared features of uint8 images."""
@@ -123,20 +129,36 @@ class HybridModule(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         x_l, y_l = batch["labeled"]
-        x_u = batch.get("unlabeled")
-        generative = self.vae is not None
-        images = torch.cat([x_l, x_u]) if generative and x_u is not None else x_l
-        features = self.encode(images)
-        labeled_features = features[: len(x_l)]
+        x_u, x_strong = batch.get("unlabeled"), None
+        if isinstance(x_u, (list, tuple)):
+            x_u, x_strong = x_u
+        alpha, consistency_weight = self.alpha, self.hparams.consistency_weight
+        if consistency_weight > 0 and x_strong is None:
+            raise ValueError("model.consistency_weight > 0 needs strongly augmented unlabeled views: set data.strong_transforms")
+        generative = self.vae is not None and alpha < 1.0
+        weak = [x_u] if x_u is not None and (generative or consistency_weight > 0) else []
+        strong = [x_strong] if consistency_weight > 0 else []
+        features = self.encode(torch.cat([x_l, *weak, *strong]))
         # alpha = 0: the encoder learns from the ELBO alone and the head is fit on frozen features (M1).
-        logits = self.classifier(labeled_features.detach() if self.alpha == 0.0 else labeled_features)
-        ce = F.cross_entropy(logits, y_l)
-        nelbo = self._elbo_loss("train", self.vae(features, images), len(images)) if generative else None
-        loss = blend(ce, nelbo, self.alpha)
-        self.train_acc(logits, y_l)
+        logits = self.classifier(features.detach() if alpha == 0.0 else features)
+        n_l, n_u = len(x_l), sum(len(x) for x in weak)
+        ce = F.cross_entropy(logits[:n_l], y_l)
+        discriminative = ce
+        if consistency_weight > 0:
+            consistency, mask_rate = pseudo_label_consistency(
+                logits[n_l : n_l + n_u], logits[n_l + n_u :], self.hparams.consistency_threshold
+            )
+            discriminative = ce + consistency_weight * consistency
+            self.log_dict({"train/consistency": consistency, "train/mask_rate": mask_rate}, batch_size=n_u)
+        nelbo = None
+        if generative:
+            generated = torch.cat([x_l, *weak])
+            nelbo = self._elbo_loss("train", self.vae(features[: n_l + n_u], generated), len(generated))
+        loss = blend(discriminative, nelbo, alpha)
+        self.train_acc(logits[:n_l], y_l)
         self.log_dict(
-            {"train/loss": loss, "train/ce": ce, "train/acc": self.train_acc},
-            on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x_l),
+            {"train/loss": loss, "train/ce": ce, "train/acc": self.train_acc, "train/alpha": alpha},
+            on_step=True, on_epoch=True, prog_bar=True, batch_size=n_l,
         )  # fmt: skip
         return loss
 
