@@ -14,4 +14,4 @@ train hydra.sweep.dir="$out/grid" "$@"
 train hydra.sweep.dir="$out/supervised" model.alpha=1.0 model.consistency_weight=0 "$@"
 train hydra.sweep.dir="$out/schedule" model.alpha=0.95 'model.alpha_schedule={ramp_steps:200}' "$@"
 echo "alpha study: $(( $(date +%s) - start )) s wall"
-ssl-hybrid-compare "$out/grid" "$out/supervised" "$out/schedule" --out "$out" --by objective consistency_weight alpha_schedule
+ssl-hybrid-compare "$out/grid" "$out/supervised" "$out/schedule" --out "$out"

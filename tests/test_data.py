@@ -173,3 +173,17 @@ def test_image_folder_reads_the_layout(image_folder_root, digits):
 def test_image_folder_explains_a_wrong_layout(tmp_path):
     with pytest.raises(FileNotFoundError, match="labeled"):
         load_image_folder(str(tmp_path))
+
+
+def test_strong_transforms_give_two_views_of_each_unlabeled_image():
+    from torchvision.transforms import v2
+
+    dm = _fit_ready(SemiSupervisedDataModule(
+        "digits", labels_per_class=4, val_per_class=5, batch_size=8, unlabeled_ratio=2,
+        strong_transforms=[v2.RandomErasing(p=1.0, scale=(0.2, 0.3))],
+    ))  # fmt: skip
+    batch, *_ = next(iter(dm.train_dataloader()))
+    weak, strong = batch["unlabeled"]
+    assert weak.shape == strong.shape == (16, 1, 8, 8) and strong.dtype == torch.uint8
+    assert not torch.equal(weak, strong)  # every strong view has an erased patch
+    assert batch["labeled"][0].shape == (8, 1, 8, 8)  # labeled images keep a single view

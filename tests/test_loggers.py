@@ -38,3 +38,17 @@ def test_wandb_mode_is_honoured(no_credentials, monkeypatch):
 def test_a_broken_netrc_counts_as_no_credentials(no_credentials):
     no_credentials.write_text("machine\n")
     assert resolve_wandb_mode() == "offline"
+
+
+def test_runs_of_one_sweep_share_a_group(tmp_path):
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from conftest import compose_train
+    from ssl_hybrid.loggers import sweep_group
+
+    compose_train(output_dir=tmp_path / "run")
+    assert sweep_group() is None  # a single run
+    compose_train("hydra.mode=MULTIRUN", output_dir=tmp_path / "2026-11-21_09-30-00" / "3")
+    assert HydraConfig.get().mode == RunMode.MULTIRUN
+    assert sweep_group() == "2026-11-21_09-30-00"

@@ -101,3 +101,32 @@ def test_layer_decay_gives_earlier_layers_smaller_learning_rates():
     lrs = sorted({round(group["lr"], 8) for group in optimizer.param_groups})
     assert lrs[-1] == pytest.approx(1e-2) and lrs[0] < lrs[-1] / 4
     assert all("lr_scale" not in group for group in optimizer.param_groups)
+
+
+def _two_view_batch():
+    batch = _batch()
+    strong = torch.flip(batch["unlabeled"], dims=[3])
+    return {**batch, "unlabeled": [batch["unlabeled"], strong]}
+
+
+def test_consistency_term_needs_strong_views():
+    module = _quiet(HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0))
+    with pytest.raises(ValueError, match="strong_transforms"):
+        module.training_step(_batch(), 0)
+
+
+def test_consistency_term_enters_the_discriminative_loss():
+    torch.manual_seed(0)
+    kwargs = {"alpha": 1.0, "consistency_threshold": 0.0}
+    with_term = _quiet(HybridModule(10, (1, 8, 8), consistency_weight=1.0, **kwargs)).eval()
+    without = _quiet(HybridModule(10, (1, 8, 8), consistency_weight=0.0, **kwargs)).eval()
+    without.load_state_dict(with_term.state_dict())
+    batch = _two_view_batch()
+    gap = with_term.training_step(batch, 0) - without.training_step(batch, 0)
+    assert gap.item() > 0  # the consistency CE is positive and adds at weight 1 when alpha = 1
+
+
+def test_alpha_schedule_starts_generative_and_keeps_the_branch_at_alpha_one():
+    module = _quiet(HybridModule(10, (1, 8, 8), alpha=1.0, alpha_schedule={"ramp_steps": 100}))
+    assert module.vae is not None and module.alpha == 0.0
+    assert torch.isfinite(module.training_step(_batch(), 0))

@@ -8,7 +8,14 @@ import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
 from ssl_hybrid.models.likelihoods import Bernoulli, DiscretizedLogistic
-from ssl_hybrid.objectives import bits_per_dim, blend, gaussian_kl, nelbo_per_dim
+from ssl_hybrid.objectives import (
+    bits_per_dim,
+    blend,
+    gaussian_kl,
+    nelbo_per_dim,
+    pseudo_label_consistency,
+    ramped_alpha,
+)
 
 
 def test_gaussian_kl_matches_torch_distributions():
@@ -49,3 +56,23 @@ def test_bernoulli_log_prob_is_minus_bce_summed_over_pixels():
     images = torch.randint(0, 256, (3, 1, 4, 4), dtype=torch.uint8)
     expected = -F.binary_cross_entropy_with_logits(logits, images.float() / 255, reduction="none").sum((1, 2, 3))
     assert torch.allclose(Bernoulli().log_prob(logits, images), expected)
+
+
+def test_pseudo_label_consistency_counts_only_confident_images():
+    weak = torch.tensor([[8.0, 0.0, 0.0], [0.2, 0.1, 0.0]])  # confident class 0; unsure
+    strong = torch.tensor([[1.0, 2.0, 0.5], [3.0, 0.0, 0.0]])
+    loss, mask_rate = pseudo_label_consistency(weak, strong, threshold=0.95)
+    expected = F.cross_entropy(strong[:1], torch.tensor([0])) / 2  # mean over both images, one counted
+    assert loss.item() == pytest.approx(expected.item()) and mask_rate.item() == 0.5
+    assert pseudo_label_consistency(weak, strong, threshold=0.0)[1].item() == 1.0
+
+
+def test_pseudo_labels_carry_no_gradient_to_the_weak_view():
+    weak, strong = torch.randn(4, 3, requires_grad=True), torch.randn(4, 3, requires_grad=True)
+    pseudo_label_consistency(weak * 10, strong, threshold=0.0)[0].backward()
+    assert weak.grad is None and strong.grad.abs().sum() > 0
+
+
+def test_ramped_alpha_goes_from_zero_to_alpha():
+    assert [ramped_alpha(0.9, step, 100) for step in (0, 50, 100, 500)] == pytest.approx([0.0, 0.45, 0.9, 0.9])
+    assert ramped_alpha(0.9, 0, 0) == 0.9

@@ -25,6 +25,7 @@ from ssl_hybrid.run_summary import SUMMARY_FILE
 
 CSV_FILE, PLOT_FILE = "alpha_curve.csv", "alpha_curve.png"
 NELBO = "test/nelbo_bpd"
+SERIES_KEYS = ("objective", "consistency_weight", "alpha_schedule")
 
 
 @dataclass
@@ -180,7 +181,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--group", help="W&B group of the runs (with --wandb)")
     parser.add_argument("--x", default="model.alpha", help="run parameter on the x axis (default: model.alpha)")
     parser.add_argument("--metric", default="test/acc", help="metric to aggregate (default: test/acc)")
-    parser.add_argument("--by", nargs="*", default=["objective"], help="parameters that split runs into series")
+    parser.add_argument(
+        "--by", nargs="*", default=list(SERIES_KEYS), help=f"parameters that split runs into series (default: {' '.join(SERIES_KEYS)})"
+    )
     parser.add_argument("--out", help="folder for alpha_curve.csv/png (default: the first PATH)")
     args = parser.parse_args(argv)
     if bool(args.paths) == bool(args.wandb):
