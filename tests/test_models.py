@@ -5,7 +5,7 @@ import timm
 import torch
 
 from ssl_hybrid.models import HybridModule
-from ssl_hybrid.models.hybrid import create_backbone
+from ssl_hybrid.models.base import create_backbone
 
 
 def _batch(n_labeled=8, n_unlabeled=16, shape=(1, 8, 8)):

@@ -28,6 +28,15 @@ def bits_per_dim(nats_per_dim: torch.Tensor) -> torch.Tensor:
     return nats_per_dim / math.log(2.0)
 
 
+def m2_unlabeled_nelbo(class_nelbo: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """Kingma et al. (2014)'s bound for an unlabeled image, negated: -U(x) = sum_y q(y|x) [-L(x, y)] - H(q(y|x)).
+
+    ``class_nelbo[n, y]`` is -L(x_n, y), the negative labeled ELBO including -log p(y), in nats; ``log_q`` holds
+    log q(y | x_n). Returns one value per image, in nats."""
+    q = log_q.exp()
+    return (q * (class_nelbo + log_q)).sum(dim=1)
+
+
 def pseudo_label_consistency(
     weak_logits: torch.Tensor, strong_logits: torch.Tensor, threshold: float
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import WandbLogger
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import save_image
+
+from ssl_hybrid.plots import comparison_grid
 
 
 class ReconstructionGrid(pl.Callback):
@@ -34,11 +36,7 @@ class ReconstructionGrid(pl.Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.images is None or not self._active(trainer, pl_module):
             return
-        recon = pl_module.reconstruct(self.images).float().cpu()
-        originals = self.images.float().cpu() / 255.0
-        columns = min(len(originals), 16)
-        rows = [torch.cat([originals[i : i + columns], recon[i : i + columns]]) for i in range(0, len(originals), columns)]
-        self.grid = make_grid(torch.cat(rows), nrow=columns, padding=1, pad_value=0.5)
+        self.grid = comparison_grid(self.images, pl_module.reconstruct(self.images))
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image("val/reconstructions", [self.grid], step=trainer.global_step)

@@ -46,27 +46,53 @@ class ConvDecoder(nn.Module):
 
 
 class VAEBranch(nn.Module):
-    """Amortised posterior q(z | x) = N(mu(h), diag(exp(logvar(h)))) on encoder features h, and p(x | z)."""
+    """Amortised posterior q(z | x) = N(mu(h), diag(exp(logvar(h)))) on encoder features h, and p(x | z).
+
+    With ``num_classes`` > 0 both are conditioned on the label, q(z | x, y) and p(x | y, z), as in Kingma et al.
+    (2014)'s M2: the one-hot label is appended to the features and to z.
+    """
 
     def __init__(
-        self, in_features: int, image_shape: tuple[int, int, int], latent_dim: int, likelihood: str, decoder_width: int = 64
+        self,
+        in_features: int,
+        image_shape: tuple[int, int, int],
+        latent_dim: int,
+        likelihood: str,
+        decoder_width: int = 64,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {sorted(LIKELIHOODS)}")
         channels, height, width = image_shape
+        self.latent_dim, self.num_classes = latent_dim, num_classes
         self.likelihood = LIKELIHOODS[likelihood]()
-        self.posterior = nn.Linear(in_features, 2 * latent_dim)
-        self.decoder = ConvDecoder(latent_dim, self.likelihood.param_channels(channels), (height, width), decoder_width)
+        self.posterior = nn.Linear(in_features + num_classes, 2 * latent_dim)
+        self.decoder = ConvDecoder(
+            latent_dim + num_classes, self.likelihood.param_channels(channels), (height, width), decoder_width
+        )
 
-    def forward(self, features: torch.Tensor, images: torch.Tensor) -> ELBOTerms:
-        mu, logvar = self.posterior(features).chunk(2, dim=1)
+    def _condition(self, tensor: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if self.num_classes == 0:
+            return tensor
+        if labels is None:
+            raise ValueError("a class-conditional VAE needs labels")
+        return torch.cat([tensor, F.one_hot(labels, self.num_classes).to(tensor.dtype)], dim=1)
+
+    def forward(self, features: torch.Tensor, images: torch.Tensor, labels: torch.Tensor | None = None) -> ELBOTerms:
+        mu, logvar = self.posterior(self._condition(features, labels)).chunk(2, dim=1)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        params = self.decoder(z)
+        params = self.decoder(self._condition(z, labels))
         return ELBOTerms(nll=-self.likelihood.log_prob(params, images), kl=gaussian_kl(mu, logvar), recon_params=params)
 
     @torch.no_grad()
-    def reconstruct(self, features: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Mean image in [0, 1] decoded from the posterior mean."""
-        mu, _ = self.posterior(features).chunk(2, dim=1)
-        return self.likelihood.mean(self.decoder(mu))
+        mu, _ = self.posterior(self._condition(features, labels)).chunk(2, dim=1)
+        return self.likelihood.mean(self.decoder(self._condition(mu, labels)))
+
+    @torch.no_grad()
+    def sample(self, num: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean images in [0, 1] decoded from z ~ N(0, I) (given ``labels``, for a class-conditional VAE)."""
+        z = torch.randn(num, self.latent_dim, device=self.posterior.weight.device)
+        return self.likelihood.mean(self.decoder(self._condition(z, labels)))

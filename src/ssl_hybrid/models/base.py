@@ -1,0 +1,215 @@
+"""What every ssl-hybrid LightningModule shares: a timm encoder (``self.backbone``) with a classifier head,
+input normalisation, accuracy and ELBO logging, evaluation with the head or a generative classifier, and the
+optimizer. Subclasses define the objective (``training_step``) and their generative branch (``self.vae``)."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import timm
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+from timm.optim import create_optimizer_v2, param_groups_layer_decay, param_groups_weight_decay
+from torch import nn
+from torchmetrics import MaxMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from ssl_hybrid.models.vae import VAEBranch
+from ssl_hybrid.objectives import bits_per_dim
+
+DEFAULT_BACKBONE = {"name": "ssl_cnn_small", "pretrained": False}
+DEFAULT_OPTIMIZER = {"name": "adamw", "lr": 2e-3, "weight_decay": 5e-4, "layer_decay": None}
+DEFAULT_SCHEDULER = {"warmup_steps": 50}
+CLASSIFY_WITH = ("head", "generative")
+MODULE_CLASS_KEY = "ssl_hybrid_module"  # "module:Class" of the LightningModule, stored in every checkpoint
+
+
+def create_backbone(image_channels: int, name: str, **timm_kwargs: Any) -> nn.Module:
+    """Any timm model as a feature extractor (``num_classes=0``: pooled features of width ``num_features``).
+    ``pretrained=True`` fetches weights from the hub unless ``pretrained_cfg_overlay={"file": path}`` names a
+    local file."""
+    return timm.create_model(name, num_classes=0, in_chans=image_channels, **timm_kwargs)
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int):
+    """Multiplier for LambdaLR: linear warm-up, then a cosine decay to zero at ``total_steps``."""
+
+    def factor(step: int) -> float:
+        warmup = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+        progress = min(step, total_steps) / max(1, total_steps)
+        return warmup * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class SemiSupervisedModule(pl.LightningModule):
+    """Subclasses call ``save_hyperparameters()`` with plain-container arguments only, so checkpoints load with
+    ``torch.load(weights_only=True)`` and with ``load_from_checkpoint`` outside Hydra."""
+
+    objective: str = ""
+
+    def __init__(
+        self,
+        num_classes: int,
+        image_shape: Sequence[int],
+        alpha: float,
+        backbone: dict[str, Any] | None,
+        likelihood: str,
+        optimizer: dict[str, Any] | None,
+        scheduler: dict[str, Any] | None,
+        classify_with: str = "head",
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"model.alpha must lie in [0, 1], got {alpha}")
+        if classify_with not in CLASSIFY_WITH:
+            raise ValueError(f"model.classify_with must be one of {CLASSIFY_WITH}, got {classify_with!r}")
+        self.num_classes, self.image_shape = num_classes, tuple(image_shape)
+        self.num_dims = math.prod(image_shape)
+        self.classify_with = classify_with
+        self.optimizer_settings = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
+        self.scheduler_settings = {**DEFAULT_SCHEDULER, **(scheduler or {})}
+        channels = image_shape[0]
+        self.likelihood_name = likelihood
+        if likelihood == "auto":
+            self.likelihood_name = "bernoulli" if channels == 1 else "discretized_logistic"
+        self.backbone = create_backbone(channels, **{**DEFAULT_BACKBONE, **(backbone or {})})
+        self.classifier = nn.Linear(self.backbone.num_features, num_classes)
+        self.vae: VAEBranch | None = None
+        mean, std = (torch.tensor(self.backbone.pretrained_cfg[k], dtype=torch.float32) for k in ("mean", "std"))
+        if len(mean) != channels:  # e.g. an RGB-pretrained backbone on grayscale: one channel at the average
+            mean, std = mean.mean().repeat(channels), std.mean().repeat(channels)
+        self.register_buffer("input_mean", mean.view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("input_std", std.view(1, -1, 1, 1), persistent=False)
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc_best = MaxMetric()
+
+    @property
+    def alpha(self) -> float:
+        return self.hparams.alpha
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[MODULE_CLASS_KEY] = f"{type(self).__module__}:{type(self).__qualname__}"
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Shared features of uint8 images."""
+        return self.backbone((images.float() / 255.0 - self.input_mean) / self.input_std)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Class logits for uint8 images, from the head or the generative classifier (``classify_with``)."""
+        features = self.encode(images)
+        if self.classify_with == "generative":
+            return self.generative_logits(features, images)
+        return self.classifier(features)
+
+    def generative_logits(self, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """log p(y) + ELBO(x, y) per class: a generative classifier, for class-conditional models."""
+        raise ValueError(f"model.classify_with=generative needs a class-conditional model; {self.objective!r} is not one")
+
+    def eval_elbo_terms(
+        self, features: torch.Tensor, images: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Per-image reconstruction NLL and KL (nats) of a bound on -log p(x), and generative logits if any."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        """Mean images in [0, 1] reconstructed through the generative branch."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(self, num: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean images in [0, 1] decoded from the prior (per label, for class-conditional models)."""
+        self._require_vae()
+        if labels is not None and self.vae.num_classes == 0:
+            raise ValueError(f"{self.objective!r} models are not class-conditional: sample without a label")
+        if labels is None and self.vae.num_classes > 0:
+            labels = torch.arange(num, device=self.device) % self.vae.num_classes
+        return self.vae.sample(num, labels)
+
+    def _require_vae(self) -> VAEBranch:
+        if self.vae is None:
+            raise RuntimeError("alpha = 1: this model has no generative branch")
+        return self.vae
+
+    def log_elbo(self, stage: str, nll: torch.Tensor, kl: torch.Tensor, batch_size: int) -> None:
+        """Logs reconstruction, KL and their sum (the NELBO) in bits per dimension."""
+        recon, kl = (bits_per_dim(t.mean() / self.num_dims) for t in (nll, kl))
+        on_step = stage == "train"
+        self.log_dict(
+            {f"{stage}/recon_bpd": recon, f"{stage}/kl_bpd": kl, f"{stage}/nelbo_bpd": recon + kl},
+            on_step=on_step, on_epoch=True, batch_size=batch_size, sync_dist=not on_step,
+        )  # fmt: skip
+
+    def _evaluate(self, stage: str, batch: tuple[torch.Tensor, torch.Tensor], accuracy: MulticlassAccuracy) -> None:
+        images, labels = batch
+        features = self.encode(images)
+        logits = self.classifier(features)
+        generative_logits = None
+        if self.vae is not None:
+            nll, kl, generative_logits = self.eval_elbo_terms(features, images)
+            self.log_elbo(stage, nll, kl, len(images))
+        if self.classify_with == "generative":
+            logits = generative_logits if generative_logits is not None else self.generative_logits(features, images)
+        accuracy(logits, labels)
+        self.log(f"{stage}/ce", F.cross_entropy(logits, labels), batch_size=len(images), sync_dist=True)
+        self.log(f"{stage}/acc", accuracy, prog_bar=True, batch_size=len(images))
+
+    def on_train_start(self) -> None:
+        self.val_acc_best.reset()  # forget the sanity-check validation
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate("val", batch, self.val_acc)
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_acc_best(self.val_acc.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate("test", batch, self.test_acc)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        settings = dict(self.optimizer_settings)
+        name, lr, weight_decay = settings.pop("name"), settings.pop("lr"), settings.pop("weight_decay")
+        layer_decay = settings.pop("layer_decay")
+        encoder_ids = {id(p) for p in self.backbone.parameters()}
+        heads = nn.ParameterList([p for p in self.parameters() if id(p) not in encoder_ids])
+        if layer_decay is None:
+            groups = param_groups_weight_decay(self.backbone, weight_decay)
+        else:
+            groups = param_groups_layer_decay(self.backbone, weight_decay, layer_decay=layer_decay)
+        groups += param_groups_weight_decay(heads, weight_decay)
+        # timm stores layer decay as 'lr_scale', which only timm's schedulers apply; fold it into each group's
+        # own lr so Lightning's torch schedulers honour it.
+        for group in groups:
+            group["lr"] = lr * group.pop("lr_scale", 1.0)
+        optimizer = create_optimizer_v2(groups, opt=name, lr=lr, weight_decay=weight_decay, **settings)
+        factor = warmup_cosine(self.scheduler_settings["warmup_steps"], int(self.trainer.estimated_stepping_batches))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def load_module(ckpt_path: str | Path, map_location: str = "cpu") -> SemiSupervisedModule:
+    """Any ssl-hybrid checkpoint as its LightningModule, in eval mode, without Hydra. The class comes from the
+    checkpoint itself or, for checkpoints that predate that, from the run's ``.hydra/config.yaml``."""
+    ckpt_path = Path(ckpt_path)
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {ckpt_path}")
+    target = torch.load(ckpt_path, map_location=map_location, weights_only=True).get(MODULE_CLASS_KEY)
+    if target is None:
+        run_config = ckpt_path.parent.parent / ".hydra" / "config.yaml"
+        if not run_config.is_file():
+            raise ValueError(f"{ckpt_path} does not name its module class and {run_config} is missing")
+        module, _, name = OmegaConf.load(run_config).model._target_.rpartition(".")
+        target = f"{module}:{name}"
+    module, _, name = target.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    return cls.load_from_checkpoint(ckpt_path, map_location=map_location).eval()

@@ -1,0 +1,113 @@
+"""Bishop & Lasserre (2007)'s coupled hybrid, deep: a discriminative model (``backbone`` + ``classifier``,
+parameters theta) and a generative model of (x, y) of the same architecture (``generative_backbone`` with its
+q(y | x) head and a class-conditional VAE, as in M2; parameters theta~), tied by a Gaussian prior
+``||theta - theta~||^2 / (2 sigma^2)`` over the matching encoder and head parameters.
+
+alpha maps to sigma through ``sigma^2 = alpha / (1 - alpha)``: alpha = 1 leaves the two independent (sigma =
+inf: the discriminative model alone matters, and the generative side is not built), alpha = 0 ties them (sigma =
+0: one set of parameters trained on the generative objective, i.e. M2 at alpha = 0). The prior is taken per
+parameter (a mean over the coupled parameters) times ``coupling_scale``, so its size does not grow with the
+architecture:  loss = CE(theta) + NELBO(theta~) / D + coupling_scale / (2 sigma^2) * mean((theta - theta~)^2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssl_hybrid.models.base import DEFAULT_BACKBONE, create_backbone
+from ssl_hybrid.models.hybrid import split_views
+from ssl_hybrid.models.m2 import M2Module
+
+
+def coupling_strength(alpha: float) -> float:
+    """1 / sigma^2 = (1 - alpha) / alpha; infinite (tied) at alpha = 0."""
+    return float("inf") if alpha == 0.0 else (1.0 - alpha) / alpha
+
+
+class CoupledModule(M2Module):
+    objective = "coupled"
+
+    def __init__(
+        self,
+        num_classes: int,
+        image_shape: Sequence[int],
+        alpha: float = 0.9,
+        latent_dim: int = 16,
+        backbone: dict[str, Any] | None = None,
+        likelihood: str = "auto",
+        decoder_width: int = 64,
+        coupling_scale: float = 1000.0,
+        classify_with: str = "head",
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            num_classes, image_shape, alpha, latent_dim, backbone, likelihood, decoder_width, classify_with, optimizer, scheduler
+        )
+        self.save_hyperparameters()
+        if self.vae is None:  # alpha = 1: independent, the generative model cannot affect the classifier
+            self.generative_backbone, self.generative_head = None, None
+        elif alpha == 0.0:  # tied: one set of parameters
+            self.generative_backbone, self.generative_head = self.backbone, self.classifier
+        else:
+            self.generative_backbone = create_backbone(self.image_shape[0], **{**DEFAULT_BACKBONE, **(backbone or {})})
+            self.generative_backbone.load_state_dict(self.backbone.state_dict())  # start at the prior's mode
+            self.generative_head = nn.Linear(self.backbone.num_features, num_classes)
+            self.generative_head.load_state_dict(self.classifier.state_dict())
+
+    def coupled_pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if self.generative_backbone is None or self.generative_backbone is self.backbone:
+            return []
+        discriminative = [*self.backbone.parameters(), *self.classifier.parameters()]
+        generative = [*self.generative_backbone.parameters(), *self.generative_head.parameters()]
+        return list(zip(discriminative, generative))
+
+    def coupling_penalty(self) -> torch.Tensor:
+        """coupling_scale / (2 sigma^2) * mean squared difference of the coupled parameters."""
+        pairs = self.coupled_pairs()
+        if not pairs:
+            return torch.zeros((), device=self.device)
+        squared = sum(((a - b) ** 2).sum() for a, b in pairs)
+        count = sum(a.numel() for a, _ in pairs)
+        return 0.5 * self.hparams.coupling_scale * coupling_strength(self.hparams.alpha) * squared / count
+
+    def encode_generative(self, images: torch.Tensor) -> torch.Tensor:
+        return self.generative_backbone((images.float() / 255.0 - self.input_mean) / self.input_std)
+
+    def generative_logits(self, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        self._require_vae()
+        return super().generative_logits(self.encode_generative(images), images)
+
+    def eval_elbo_terms(self, features: torch.Tensor, images: torch.Tensor):
+        generative_features = self.encode_generative(images)
+        _, nll, kl, logits = self.unlabeled_terms(generative_features, images, self.generative_head(generative_features))
+        return nll, kl, logits
+
+    @torch.no_grad()
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.encode_generative(images)
+        return self._require_vae().reconstruct(features, self.generative_head(features).argmax(1))
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        x_l, y_l, x_u, _ = split_views(batch)
+        tied = self.generative_backbone is self.backbone
+        logits = self.classifier(self.encode(x_l).detach() if tied else self.encode(x_l))
+        ce = F.cross_entropy(logits, y_l)
+        loss, logs = ce, {}
+        if self.vae is not None:
+            images = torch.cat([x_l, x_u]) if x_u is not None else x_l
+            nelbo = self.joint_nelbo(self.encode_generative(images), x_l, y_l, x_u, self.generative_head)
+            penalty = self.coupling_penalty()
+            loss = ce + nelbo + penalty
+            logs["train/coupling"] = penalty
+        self.train_acc(logits, y_l)
+        self.log_dict(
+            {"train/loss": loss, "train/ce": ce, "train/acc": self.train_acc, **logs},
+            on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x_l),
+        )  # fmt: skip
+        return loss

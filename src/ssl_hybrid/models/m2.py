@@ -1,0 +1,112 @@
+"""Kingma et al. (2014)'s M2 on the shared encoder: q(y | x) is the classifier head, q(z | x, y) and p(x | y, z)
+a class-conditional VAE. Labeled images contribute the labeled ELBO, unlabeled ones the bound with y
+marginalised under q(y | x); the classification term is weighted by alpha exactly as in the blend."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ssl_hybrid.models.base import SemiSupervisedModule
+from ssl_hybrid.models.hybrid import split_views
+from ssl_hybrid.models.vae import VAEBranch
+from ssl_hybrid.objectives import blend, m2_unlabeled_nelbo
+
+
+class M2Module(SemiSupervisedModule):
+    objective = "m2"
+
+    def __init__(
+        self,
+        num_classes: int,
+        image_shape: Sequence[int],
+        alpha: float = 0.9,
+        latent_dim: int = 16,
+        backbone: dict[str, Any] | None = None,
+        likelihood: str = "auto",
+        decoder_width: int = 64,
+        classify_with: str = "head",
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(num_classes, image_shape, alpha, backbone, likelihood, optimizer, scheduler, classify_with)
+        self.save_hyperparameters()
+        self.log_prior = -math.log(num_classes)  # p(y) uniform
+        if alpha == 1.0 and classify_with == "generative":
+            raise ValueError("model.classify_with=generative needs alpha < 1: at alpha = 1 no generative model is trained")
+        if alpha < 1.0:
+            self.vae = VAEBranch(
+                self.backbone.num_features, self.image_shape, latent_dim, self.likelihood_name, decoder_width, num_classes
+            )
+
+    def labeled_nelbo(self, features: torch.Tensor, images: torch.Tensor, labels: torch.Tensor):
+        """-L(x, y) per image (nats) and its reconstruction and KL(z) parts."""
+        terms = self.vae(features, images, labels)
+        return terms.nll + terms.kl - self.log_prior, terms.nll, terms.kl
+
+    def class_nelbo(self, features: torch.Tensor, images: torch.Tensor):
+        """-L(x, y) for every class y: tensors of shape (N, K) (total, reconstruction, KL(z))."""
+        n, k = len(images), self.num_classes
+        labels = torch.arange(k, device=images.device).repeat(n)
+        total, nll, kl = self.labeled_nelbo(features.repeat_interleave(k, 0), images.repeat_interleave(k, 0), labels)
+        return total.view(n, k), nll.view(n, k), kl.view(n, k)
+
+    def generative_logits(self, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        self._require_vae()
+        return -self.class_nelbo(features, images)[0]  # log p(y) + ELBO(x | y)
+
+    def unlabeled_terms(self, features: torch.Tensor, images: torch.Tensor, logits: torch.Tensor):
+        """-U(x) per image, its parts under q(y | x) (reconstruction; KL(z) + KL(q(y|x) || p(y))), and the
+        generative logits that come with it."""
+        total, nll, kl = self.class_nelbo(features, images)
+        log_q = F.log_softmax(logits, dim=1)
+        q = log_q.exp()
+        bound = m2_unlabeled_nelbo(total, log_q)
+        label_kl = (q * (log_q - self.log_prior)).sum(1)
+        return bound, (q * nll).sum(1), (q * kl).sum(1) + label_kl, -total
+
+    def joint_nelbo(
+        self, features: torch.Tensor, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor | None, head: torch.nn.Module
+    ) -> torch.Tensor:
+        """Mean of -L(x, y) over the labeled and -U(x) over the unlabeled images (features in that order), in nats
+        per dimension; logs its parts. ``head`` is q(y | x)."""
+        n_l = len(x_l)
+        labeled, nll_l, kl_l = self.labeled_nelbo(features[:n_l], x_l, y_l)
+        bounds, nlls, kls = [labeled], [nll_l], [kl_l - self.log_prior]
+        if x_u is not None:
+            # q(y | x) is part of the bound: it takes gradients from it (through the encoder too, unless alpha = 0)
+            bound, nll_u, kl_u, _ = self.unlabeled_terms(features[n_l:], x_u, head(features[n_l:]))
+            bounds, nlls, kls = bounds + [bound], nlls + [nll_u], kls + [kl_u]
+        self.log_elbo("train", torch.cat(nlls), torch.cat(kls), len(features))
+        return torch.cat(bounds).mean() / self.num_dims
+
+    def eval_elbo_terms(self, features: torch.Tensor, images: torch.Tensor):
+        _, nll, kl, generative_logits = self.unlabeled_terms(features, images, self.classifier(features))
+        return nll, kl, generative_logits
+
+    @torch.no_grad()
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.encode(images)
+        return self._require_vae().reconstruct(features, self.classifier(features).argmax(1))
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        x_l, y_l, x_u, _ = split_views(batch)
+        alpha = self.alpha
+        generative = self.vae is not None and alpha < 1.0
+        unlabeled = [x_u] if generative and x_u is not None else []
+        features = self.encode(torch.cat([x_l, *unlabeled]))
+        logits = self.classifier(features.detach() if alpha == 0.0 else features)
+        n_l = len(x_l)
+        ce = F.cross_entropy(logits[:n_l], y_l)
+        nelbo = self.joint_nelbo(features, x_l, y_l, x_u if unlabeled else None, self.classifier) if generative else None
+        loss = blend(ce, nelbo, alpha)
+        self.train_acc(logits[:n_l], y_l)
+        self.log_dict(
+            {"train/loss": loss, "train/ce": ce, "train/acc": self.train_acc},
+            on_step=True, on_epoch=True, prog_bar=True, batch_size=n_l,
+        )  # fmt: skip
+        return loss

@@ -1,0 +1,72 @@
+"""``ssl-hybrid-sample ckpt_path=... n=64 [label=K]``: a grid of samples from the prior (class-conditional where
+the model has labels, one column per class) and a grid of test images above their reconstructions, as PNG files
+in the Hydra run directory."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torchvision.utils import save_image
+
+from ssl_hybrid.models.base import SemiSupervisedModule, load_module
+from ssl_hybrid.plots import comparison_grid
+
+log = logging.getLogger(__name__)
+
+
+def sample_grid(model: SemiSupervisedModule, n: int, label: int | None = None) -> torch.Tensor:
+    """``n`` samples as images in [0, 1]; for class-conditional models one column per class (or all ``label``)."""
+    conditional = model.vae is not None and model.vae.num_classes > 0
+    if label is not None and not 0 <= label < model.num_classes:
+        raise ValueError(f"label must lie in [0, {model.num_classes}), got {label}")
+    labels = None
+    if conditional:
+        labels = torch.full((n,), label) if label is not None else torch.arange(n) % model.num_classes
+    elif label is not None:
+        raise ValueError(f"a {model.objective!r} model is not class-conditional: leave label unset")
+    return model.sample(n, labels)
+
+
+def test_images_of_run(ckpt_path: Path, n: int) -> torch.Tensor | None:
+    """The first ``n`` test images of the data the checkpoint's run trained on, if its config is beside it."""
+    run_config = ckpt_path.parent.parent / ".hydra" / "config.yaml"
+    if not run_config.is_file():
+        return None
+    data = OmegaConf.load(run_config).data
+    datamodule = instantiate(data, _convert_="all")
+    return datamodule.splits.test.images[:n]
+
+
+def write_grids(model: SemiSupervisedModule, ckpt_path: Path, out_dir: Path, n: int, label: int | None) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    columns = model.num_classes if model.vae.num_classes > 0 and label is None else int(math.sqrt(n))
+    written = [out_dir / "samples.png"]
+    save_image(sample_grid(model, n, label), written[0], nrow=columns, padding=1, pad_value=0.5)
+    images = test_images_of_run(ckpt_path, n)
+    if images is None:
+        log.warning("no .hydra/config.yaml beside %s: no reconstructions", ckpt_path)
+    else:
+        written.append(out_dir / "reconstructions.png")
+        save_image(comparison_grid(images, model.reconstruct(images)), written[1])
+    return written
+
+
+@hydra.main(version_base="1.3", config_path="pkg://ssl_hybrid.conf", config_name="sample")
+def main(cfg: DictConfig) -> None:
+    pl.seed_everything(cfg.seed)
+    ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
+    model = load_module(ckpt_path)
+    model._require_vae()
+    for path in write_grids(model, ckpt_path, Path(cfg.paths.output_dir), cfg.n, cfg.label):
+        log.info("wrote %s", path)
+
+
+if __name__ == "__main__":
+    main()

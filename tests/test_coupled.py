@@ -1,0 +1,60 @@
+"""Bishop & Lasserre's coupled prior: alpha 1 independent, alpha 0 tied, in between a finite pull."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ssl_hybrid.models import CoupledModule
+from ssl_hybrid.models.coupled import coupling_strength
+
+
+def _batch(digits):
+    return {"labeled": (digits.train.images[:8], digits.train.labels[:8]), "unlabeled": digits.train.images[8:24]}
+
+
+def _quiet(module):
+    module.log = module.log_dict = lambda *args, **kwargs: None
+    return module
+
+
+def test_alpha_maps_to_the_prior_precision():
+    assert coupling_strength(1.0) == 0.0 and math.isinf(coupling_strength(0.0))
+    assert coupling_strength(0.5) == pytest.approx(1.0)  # sigma^2 = alpha / (1 - alpha) = 1
+    assert coupling_strength(0.9) == pytest.approx(1 / 9)
+
+
+def test_alpha_one_is_the_discriminative_model_alone(digits):
+    module = _quiet(CoupledModule(10, (1, 8, 8), alpha=1.0))
+    assert module.vae is None and module.generative_backbone is None
+    assert module.coupling_penalty().item() == 0.0
+    assert torch.isfinite(module.training_step(_batch(digits), 0))
+
+
+def test_alpha_zero_ties_the_two_networks(digits):
+    module = _quiet(CoupledModule(10, (1, 8, 8), alpha=0.0))
+    assert module.generative_backbone is module.backbone and module.generative_head is module.classifier
+    assert module.coupling_penalty().item() == 0.0
+    assert torch.isfinite(module.training_step(_batch(digits), 0))
+
+
+def test_in_between_the_prior_pulls_the_networks_together(digits):
+    module = _quiet(CoupledModule(10, (1, 8, 8), alpha=0.5, coupling_scale=1.0))
+    assert module.coupling_penalty().item() == 0.0  # both start at the prior's mode
+    with torch.no_grad():
+        module.generative_head.weight.add_(0.1)
+    count = sum(p.numel() for p in [*module.backbone.parameters(), *module.classifier.parameters()])
+    expected = 0.5 * 1.0 * module.classifier.weight.numel() * 0.01 / count
+    assert module.coupling_penalty().item() == pytest.approx(expected, rel=1e-4)
+    module.coupling_penalty().backward()
+    assert module.classifier.weight.grad.sum() < 0 < module.generative_head.weight.grad.sum()  # towards each other
+    weaker = _quiet(CoupledModule(10, (1, 8, 8), alpha=0.9, coupling_scale=1.0))
+    weaker.load_state_dict(module.state_dict())
+    assert weaker.coupling_penalty().item() == pytest.approx(expected / 9, rel=1e-4)
+
+
+def test_generative_classification_at_alpha_one_is_refused():
+    with pytest.raises(ValueError, match="alpha < 1"):
+        CoupledModule(10, (1, 8, 8), alpha=1.0, classify_with="generative")
