@@ -9,6 +9,7 @@ import torch
 
 from ssl_hybrid.models import CoupledModule
 from ssl_hybrid.models.coupled import coupling_strength
+from ssl_hybrid.train import train
 
 
 def _batch(digits):
@@ -58,3 +59,9 @@ def test_in_between_the_prior_pulls_the_networks_together(digits):
 def test_generative_classification_at_alpha_one_is_refused():
     with pytest.raises(ValueError, match="alpha < 1"):
         CoupledModule(10, (1, 8, 8), alpha=1.0, classify_with="generative")
+
+
+def test_coupled_trains_on_digits(train_cfg):
+    summary = train(train_cfg("model=coupled", "model.alpha=0.5", "trainer.max_steps=100", "trainer.val_check_interval=50"))
+    assert summary["status"] == "completed" and summary["objective"] == "coupled"
+    assert summary["test/acc"] >= 0.5 and summary["test/nelbo_bpd"] > 0

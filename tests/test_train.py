@@ -30,7 +30,7 @@ def test_digits_run_learns_and_writes_its_run_directory(train_cfg, tmp_path, dig
     assert {p.name for p in (run / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
     labeled = json.loads((run / "labeled_indices.json").read_text())
     assert len(labeled["labeled"]) == 100 and sorted(set(labeled["labeled_labels"])) == list(range(10))
-    assert (run / "reconstructions.png").stat().st_size > 0
+    assert (run / "reconstructions.png").stat().st_size > 0 and (run / "samples.png").stat().st_size > 0
     # checkpoints hold plain containers only
     checkpoint = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
     assert checkpoint["hyper_parameters"]["alpha"] == 0.9

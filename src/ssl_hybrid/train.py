@@ -37,13 +37,13 @@ def run_facts(cfg: DictConfig) -> dict[str, Any]:
         "batch_size": cfg.data.batch_size,
         "unlabeled_ratio": cfg.data.unlabeled_ratio,
         "latent_dim": cfg.model.latent_dim,
-        "consistency_weight": cfg.model.get("consistency_weight", 0.0),
-        "alpha_schedule": _describe(cfg.model.get("alpha_schedule")),
+        "consistency_weight": cfg.model.get("consistency_weight"),
+        "alpha_schedule": _describe_schedule(cfg.model.get("alpha_schedule")),
         "output_dir": cfg.paths.output_dir,
     }
 
 
-def _describe(node: DictConfig | None) -> str | None:
+def _describe_schedule(node: DictConfig | None) -> str | None:
     return None if not node else ",".join(f"{key}={value}" for key, value in node.items())
 
 

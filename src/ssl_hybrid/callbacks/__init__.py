@@ -1,5 +1,5 @@
 """Callbacks for what Lightning does not already provide."""
 
-from ssl_hybrid.callbacks.reconstructions import ReconstructionGrid
+from ssl_hybrid.callbacks.generative_grids import GenerativeGrids
 
-__all__ = ["ReconstructionGrid"]
+__all__ = ["GenerativeGrids"]
