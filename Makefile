@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install train test test-slow fashion-mnist lock clean
+.PHONY: install train test fashion-mnist lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,6 @@ train: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
-
-test-slow: install
-	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 # Real Fashion-MNIST from Debian (needs root); tests that need it skip with a reason when it is absent.
 fashion-mnist:
