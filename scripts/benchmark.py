@@ -1,0 +1,143 @@
+"""Training throughput of the full stack against a bare PyTorch loop, on the same model and the same batches.
+
+For each data config (default: digits and fashion_mnist; the blend at the default alpha), in one process,
+alternating A and B ``--rounds`` times:
+  A  ``Trainer.fit`` through the whole stack: datamodule, LightningModule, CSV logging, callbacks;
+  B  a hand-written loop: the same model class and config, the same optimizer and schedule
+     (``configure_optimizers``), batches from the same DataLoader, ``training_step`` with logging switched off,
+     then backward and step, in the same process with the same threads and precision.
+Both are timed after ``--warmup`` steps. Also: the DataLoader alone and peak RSS. Images count the labeled and
+unlabeled images of each step.
+
+    python scripts/benchmark.py --steps 200 --json bench.json --config-overrides data.batch_size=64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import tempfile
+import time
+from types import SimpleNamespace
+
+import pytorch_lightning as pl
+import torch
+from hydra import compose, initialize_config_module
+from hydra.utils import instantiate
+from pytorch_lightning.loggers import CSVLogger
+
+
+
+class StepClock(pl.Callback):
+    """Wall time between the end of step ``warmup`` and the end of the last step."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.steps, self.start, self.end = warmup, 0, 0.0, 0.0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.steps += 1
+        self.end = time.perf_counter()
+        if self.steps == self.warmup:
+            self.start = self.end
+
+
+def build(cfg):
+    datamodule = instantiate(cfg.data, _convert_="all")
+    model = instantiate(cfg.model, num_classes=datamodule.num_classes, image_shape=list(datamodule.image_shape), _convert_="all")
+    return datamodule, model
+
+
+def images_per_step(datamodule) -> int:
+    return datamodule.batch_size + datamodule.unlabeled_batch_size
+
+
+def stack(cfg, steps: int, warmup: int, log_dir: str) -> float:
+    datamodule, model = build(cfg)
+    clock = StepClock(warmup)
+    trainer = pl.Trainer(
+        accelerator=cfg.trainer.accelerator, devices=1, max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0,
+        logger=CSVLogger(log_dir), log_every_n_steps=cfg.trainer.log_every_n_steps, callbacks=[clock],
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        use_distributed_sampler=False,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=datamodule)
+    return (clock.steps - warmup) * images_per_step(datamodule) / (clock.end - clock.start)
+
+
+def bare(cfg, steps: int, warmup: int) -> float:
+    datamodule, model = build(cfg)
+    model.log = model.log_dict = lambda *args, **kwargs: None
+    model.trainer = SimpleNamespace(estimated_stepping_batches=steps)  # what configure_optimizers reads
+    configured = model.configure_optimizers()
+    model.trainer = None
+    optimizer, scheduler = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
+    model.train()
+    step, start = 0, 0.0
+    while step < steps:
+        for batch, *_ in datamodule.train_dataloader():  # CombinedLoader yields (batch, index, loader index)
+            loss = model.training_step(batch, step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            if step == warmup:
+                start = time.perf_counter()
+            if step == steps:
+                break
+    return (steps - warmup) * images_per_step(datamodule) / (time.perf_counter() - start)
+
+
+def loader_only(cfg, steps: int) -> float:
+    datamodule, _ = build(cfg)
+    count, start = 0, time.perf_counter()
+    while count < steps:
+        for _ in datamodule.train_dataloader():
+            count += 1
+            if count == steps:
+                break
+    return steps * images_per_step(datamodule) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=["digits", "fashion_mnist"], help="data configs to measure")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3, help="A/B alternations")
+    parser.add_argument("--config-overrides", nargs="*", default=[], help="Hydra overrides for every config")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+    pl.seed_everything(0, verbose=False)
+    results = {}
+    with initialize_config_module("ssl_hybrid.conf", version_base="1.3"), tempfile.TemporaryDirectory() as log_dir:
+        for name in args.configs:
+            cfg = compose("train", overrides=[f"data={name}", "logger=none", "callbacks=none", *args.config_overrides])
+            runs = {"stack": [], "bare": []}
+            for _ in range(args.rounds):
+                runs["stack"].append(stack(cfg, args.steps, args.warmup, log_dir))
+                runs["bare"].append(bare(cfg, args.steps, args.warmup))
+            stack_ips, bare_ips = statistics.median(runs["stack"]), statistics.median(runs["bare"])
+            results[name] = {
+                "stack_images_per_s": stack_ips,
+                "bare_images_per_s": bare_ips,
+                "ratio": stack_ips / bare_ips,
+                "dataloader_images_per_s": loader_only(cfg, args.steps),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+            r = results[name]
+            print(
+                f"{name}: stack {r['stack_images_per_s']:.0f} img/s, bare {r['bare_images_per_s']:.0f} img/s, "
+                f"ratio {r['ratio']:.3f}, dataloader {r['dataloader_images_per_s']:.0f} img/s, "
+                f"peak RSS {r['peak_rss_mb']:.0f} MB (threads {torch.get_num_threads()}, rounds {args.rounds})",
+                flush=True,
+            )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
