@@ -48,6 +48,12 @@ def compose_train(*overrides: str, output_dir: Path | None = None) -> DictConfig
     return cfg
 
 
+def quiet(module):
+    """A LightningModule whose ``training_step`` can run without a Trainer (logging switched off)."""
+    module.log = module.log_dict = lambda *args, **kwargs: None
+    return module
+
+
 @pytest.fixture
 def train_cfg(tmp_path):
     def make(*overrides: str, output_dir: Path | None = None) -> DictConfig:

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from conftest import quiet
 from ssl_hybrid.models import CoupledModule
 from ssl_hybrid.models.coupled import coupling_strength
 from ssl_hybrid.train import train
@@ -16,11 +17,6 @@ def _batch(digits):
     return {"labeled": (digits.train.images[:8], digits.train.labels[:8]), "unlabeled": digits.train.images[8:24]}
 
 
-def _quiet(module):
-    module.log = module.log_dict = lambda *args, **kwargs: None
-    return module
-
-
 def test_alpha_maps_to_the_prior_precision():
     assert coupling_strength(1.0) == 0.0 and math.isinf(coupling_strength(0.0))
     assert coupling_strength(0.5) == pytest.approx(1.0)  # sigma^2 = alpha / (1 - alpha) = 1
@@ -28,21 +24,21 @@ def test_alpha_maps_to_the_prior_precision():
 
 
 def test_alpha_one_is_the_discriminative_model_alone(digits):
-    module = _quiet(CoupledModule(10, (1, 8, 8), alpha=1.0))
+    module = quiet(CoupledModule(10, (1, 8, 8), alpha=1.0))
     assert module.vae is None and module.generative_backbone is None
     assert module.coupling_penalty().item() == 0.0
     assert torch.isfinite(module.training_step(_batch(digits), 0))
 
 
 def test_alpha_zero_ties_the_two_networks(digits):
-    module = _quiet(CoupledModule(10, (1, 8, 8), alpha=0.0))
+    module = quiet(CoupledModule(10, (1, 8, 8), alpha=0.0))
     assert module.generative_backbone is module.backbone and module.generative_head is module.classifier
     assert module.coupling_penalty().item() == 0.0
     assert torch.isfinite(module.training_step(_batch(digits), 0))
 
 
 def test_in_between_the_prior_pulls_the_networks_together(digits):
-    module = _quiet(CoupledModule(10, (1, 8, 8), alpha=0.5, coupling_scale=1.0))
+    module = quiet(CoupledModule(10, (1, 8, 8), alpha=0.5, coupling_scale=1.0))
     assert module.coupling_penalty().item() == 0.0  # both start at the prior's mode
     with torch.no_grad():
         module.generative_head.weight.add_(0.1)
@@ -51,7 +47,7 @@ def test_in_between_the_prior_pulls_the_networks_together(digits):
     assert module.coupling_penalty().item() == pytest.approx(expected, rel=1e-4)
     module.coupling_penalty().backward()
     assert module.classifier.weight.grad.sum() < 0 < module.generative_head.weight.grad.sum()  # towards each other
-    weaker = _quiet(CoupledModule(10, (1, 8, 8), alpha=0.9, coupling_scale=1.0))
+    weaker = quiet(CoupledModule(10, (1, 8, 8), alpha=0.9, coupling_scale=1.0))
     weaker.load_state_dict(module.state_dict())
     assert weaker.coupling_penalty().item() == pytest.approx(expected / 9, rel=1e-4)
 

@@ -4,6 +4,7 @@ import pytest
 import timm
 import torch
 
+from conftest import quiet
 from ssl_hybrid.models import HybridModule
 from ssl_hybrid.models.base import create_backbone
 
@@ -13,11 +14,6 @@ def _batch(n_labeled=8, n_unlabeled=16, shape=(1, 8, 8)):
     x_l = torch.randint(0, 256, (n_labeled, *shape), dtype=torch.uint8, generator=g)
     x_u = torch.randint(0, 256, (n_unlabeled, *shape), dtype=torch.uint8, generator=g)
     return {"labeled": (x_l, torch.arange(n_labeled) % 10), "unlabeled": x_u}
-
-
-def _quiet(module):
-    module.log = module.log_dict = lambda *args, **kwargs: None
-    return module
 
 
 def test_default_backbone_follows_the_timm_model_api():
@@ -44,14 +40,14 @@ def test_pretrained_weights_load_through_timms_own_path(tmp_path):
 
 @pytest.mark.parametrize("name", ["resnet18", "ssl_cnn_base"])
 def test_any_timm_backbone_works_on_small_colour_images(name):
-    module = _quiet(HybridModule(10, (3, 16, 16), alpha=0.5, backbone={"name": name}))
+    module = quiet(HybridModule(10, (3, 16, 16), alpha=0.5, backbone={"name": name}))
     loss = module.training_step(_batch(shape=(3, 16, 16)), 0)
     loss.backward()
     assert torch.isfinite(loss) and module.vae.likelihood.__class__.__name__ == "DiscretizedLogistic"
 
 
 def test_alpha_one_has_no_generative_branch_and_ignores_unlabeled_images():
-    module = _quiet(HybridModule(10, (1, 8, 8), alpha=1.0))
+    module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0))
     assert module.vae is None
     batch = _batch()
     module.eval()  # same BN statistics either way
@@ -68,7 +64,7 @@ def _encoder_grad(module, batch):
 
 def test_alpha_zero_trains_the_encoder_on_the_elbo_alone():
     torch.manual_seed(0)
-    module = _quiet(HybridModule(10, (1, 8, 8), alpha=0.0)).eval()
+    module = quiet(HybridModule(10, (1, 8, 8), alpha=0.0)).eval()
     batch = _batch()
     grad = _encoder_grad(module, batch)
     y = batch["labeled"][1]
@@ -79,7 +75,7 @@ def test_alpha_zero_trains_the_encoder_on_the_elbo_alone():
 
 def test_alpha_between_the_ends_lets_labels_shape_the_encoder():
     torch.manual_seed(0)
-    module = _quiet(HybridModule(10, (1, 8, 8), alpha=0.5)).eval()
+    module = quiet(HybridModule(10, (1, 8, 8), alpha=0.5)).eval()
     batch = _batch()
     grad = _encoder_grad(module, batch)
     batch["labeled"] = (batch["labeled"][0], (batch["labeled"][1] + 1) % 10)
@@ -107,7 +103,7 @@ def _two_view_batch():
 
 
 def test_consistency_term_needs_strong_views():
-    module = _quiet(HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0))
+    module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0))
     with pytest.raises(ValueError, match="strong_transforms"):
         module.training_step(_batch(), 0)
 
@@ -115,8 +111,8 @@ def test_consistency_term_needs_strong_views():
 def test_consistency_term_enters_the_discriminative_loss():
     torch.manual_seed(0)
     kwargs = {"alpha": 1.0, "consistency_threshold": 0.0}
-    with_term = _quiet(HybridModule(10, (1, 8, 8), consistency_weight=1.0, **kwargs)).eval()
-    without = _quiet(HybridModule(10, (1, 8, 8), consistency_weight=0.0, **kwargs)).eval()
+    with_term = quiet(HybridModule(10, (1, 8, 8), consistency_weight=1.0, **kwargs)).eval()
+    without = quiet(HybridModule(10, (1, 8, 8), consistency_weight=0.0, **kwargs)).eval()
     without.load_state_dict(with_term.state_dict())
     batch = _two_view_batch()
     gap = with_term.training_step(batch, 0) - without.training_step(batch, 0)
@@ -124,6 +120,6 @@ def test_consistency_term_enters_the_discriminative_loss():
 
 
 def test_alpha_schedule_starts_generative_and_keeps_the_branch_at_alpha_one():
-    module = _quiet(HybridModule(10, (1, 8, 8), alpha=1.0, alpha_schedule={"ramp_steps": 100}))
+    module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, alpha_schedule={"ramp_steps": 100}))
     assert module.vae is not None and module.alpha == 0.0
     assert torch.isfinite(module.training_step(_batch(), 0))

@@ -22,16 +22,11 @@ log = logging.getLogger(__name__)
 
 
 def sample_grid(model: SemiSupervisedModule, n: int, label: int | None = None) -> torch.Tensor:
-    """``n`` samples as images in [0, 1]; for class-conditional models one column per class (or all ``label``)."""
-    conditional = model.vae is not None and model.vae.num_classes > 0
+    """``n`` samples as images in [0, 1]; class-conditional models cycle through the classes, or draw only
+    ``label``."""
     if label is not None and not 0 <= label < model.num_classes:
         raise ValueError(f"label must lie in [0, {model.num_classes}), got {label}")
-    labels = None
-    if conditional:
-        labels = torch.full((n,), label) if label is not None else torch.arange(n) % model.num_classes
-    elif label is not None:
-        raise ValueError(f"a {model.objective!r} model is not class-conditional: leave label unset")
-    return model.sample(n, labels)
+    return model.sample(n, None if label is None else torch.full((n,), label))
 
 
 def test_images_of_run(ckpt_path: Path, n: int) -> torch.Tensor | None:

@@ -99,9 +99,13 @@ class SemiSupervisedModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[MODULE_CLASS_KEY] = f"{type(self).__module__}:{type(self).__qualname__}"
 
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images to the backbone's input scale (its ``pretrained_cfg`` mean and std)."""
+        return (images.float() / 255.0 - self.input_mean) / self.input_std
+
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Shared features of uint8 images."""
-        return self.backbone((images.float() / 255.0 - self.input_mean) / self.input_std)
+        return self.backbone(self.normalize(images))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Class logits for uint8 images, from the head or the generative classifier (``classify_with``)."""

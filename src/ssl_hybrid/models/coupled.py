@@ -77,7 +77,7 @@ class CoupledModule(M2Module):
         return 0.5 * self.hparams.coupling_scale * coupling_strength(self.hparams.alpha) * squared / count
 
     def encode_generative(self, images: torch.Tensor) -> torch.Tensor:
-        return self.generative_backbone((images.float() / 255.0 - self.input_mean) / self.input_std)
+        return self.generative_backbone(self.normalize(images))
 
     def generative_logits(self, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         self._require_vae()
@@ -95,16 +95,21 @@ class CoupledModule(M2Module):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         x_l, y_l, x_u, _ = split_views(batch)
-        tied = self.generative_backbone is self.backbone
-        logits = self.classifier(self.encode(x_l).detach() if tied else self.encode(x_l))
-        ce = F.cross_entropy(logits, y_l)
-        loss, logs = ce, {}
-        if self.vae is not None:
+        generative_loss, logs = 0.0, {}
+        if self.vae is None:
+            logits = self.classifier(self.encode(x_l))
+        else:
             images = torch.cat([x_l, x_u]) if x_u is not None else x_l
-            nelbo = self.joint_nelbo(self.encode_generative(images), x_l, y_l, x_u, self.generative_head)
+            generative_features = self.encode_generative(images)
+            if self.generative_backbone is self.backbone:  # tied: one encoder pass; the head sees frozen features
+                logits = self.classifier(generative_features[: len(x_l)].detach())
+            else:
+                logits = self.classifier(self.encode(x_l))
             penalty = self.coupling_penalty()
-            loss = ce + nelbo + penalty
+            generative_loss = self.joint_nelbo(generative_features, x_l, y_l, x_u, self.generative_head) + penalty
             logs["train/coupling"] = penalty
+        ce = F.cross_entropy(logits, y_l)
+        loss = ce + generative_loss
         self.train_acc(logits, y_l)
         self.log_dict(
             {"train/loss": loss, "train/ce": ce, "train/acc": self.train_acc, **logs},
