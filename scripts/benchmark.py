@@ -4,8 +4,9 @@ For each data config (default: digits and fashion_mnist; the blend at the defaul
 alternating A and B ``--rounds`` times:
   A  ``Trainer.fit`` through the whole stack: datamodule, LightningModule, CSV logging, callbacks;
   B  a hand-written loop: the same model class and config, the same optimizer and schedule
-     (``configure_optimizers``), batches from the same DataLoader, ``training_step`` with logging switched off,
-     then backward and step, in the same process with the same threads and precision.
+     (``configure_optimizers``), batches from the same DataLoader with the same batch augmentation,
+     ``training_step`` with logging switched off, then backward and step, in the same process with the same
+     threads and precision.
 Both are timed after ``--warmup`` steps. Also: the DataLoader alone and peak RSS. Images count the labeled and
 unlabeled images of each step.
 
@@ -77,7 +78,7 @@ def bare(cfg, steps: int, warmup: int) -> float:
     step, start = 0, 0.0
     while step < steps:
         for batch, *_ in datamodule.train_dataloader():  # CombinedLoader yields (batch, index, loader index)
-            loss = model.training_step(batch, step)
+            loss = model.training_step(datamodule.on_after_batch_transfer(batch, 0), step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

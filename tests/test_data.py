@@ -176,13 +176,14 @@ def test_image_folder_explains_a_wrong_layout(tmp_path):
 
 
 def test_strong_transforms_give_two_views_of_each_unlabeled_image():
-    from torchvision.transforms import v2
+    from kornia.augmentation import RandomErasing
 
     dm = _fit_ready(SemiSupervisedDataModule(
         "digits", labels_per_class=4, val_per_class=5, batch_size=8, unlabeled_ratio=2,
-        strong_transforms=[v2.RandomErasing(p=1.0, scale=(0.2, 0.3))],
+        strong_transforms=[RandomErasing(p=1.0, scale=(0.2, 0.3))],
     ))  # fmt: skip
     batch, *_ = next(iter(dm.train_dataloader()))
+    batch = dm.on_after_batch_transfer(batch, 0)
     weak, strong = batch["unlabeled"]
     assert weak.shape == strong.shape == (16, 1, 8, 8) and strong.dtype == torch.uint8
     assert not torch.equal(weak, strong)  # every strong view has an erased patch

@@ -89,3 +89,12 @@ def test_multirun_gives_one_run_directory_per_job(digits_multirun):
     summaries = [read_summary(digits_multirun / str(job)) for job in range(4)]
     assert sorted((s["alpha"], s["split_seed"]) for s in summaries) == [(0.9, 0), (0.9, 1), (1.0, 0), (1.0, 1)]
     assert all(s["status"] == "completed" and s["global_step"] == 10 for s in summaries)
+
+
+def test_alpha_sweep_trains_on_weak_and_strong_views_of_real_fashion_mnist(train_cfg, fashion_idx_dir, tmp_path):
+    cfg = train_cfg("experiment=alpha_sweep", f"data.root={fashion_idx_dir}", "data.val_per_class=10", "model.alpha=0.9")
+    summary = train(cfg)
+    assert summary["status"] == "completed" and summary["alpha"] == 0.9
+    (metrics_csv,) = (tmp_path / "run").rglob("metrics.csv")
+    header = metrics_csv.read_text().splitlines()[0].split(",")
+    assert {"train/consistency", "train/mask_rate", "train/nelbo_bpd_step"} <= set(header)  # the Trainer made both views

@@ -10,37 +10,20 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import CombinedLoader
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
-from torchvision.transforms import v2
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
 from ssl_hybrid.data.labels import LabelSplit, split_labels
 from ssl_hybrid.data.sampling import CyclingSampler
 from ssl_hybrid.data.sources import SOURCES, DatasetSplits, LabeledImages
 
 
-class ImageTensorDataset(Dataset):
-    """uint8 images held in memory, with optional labels and a per-image transform. With a ``strong_transform``
-    an item holds two views of the image, ``(weak, strong)``, for consistency training."""
-
-    def __init__(
-        self,
-        images: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        transform: Callable | None = None,
-        strong_transform: Callable | None = None,
-    ):
-        self.images, self.labels = images, labels
-        self.transform, self.strong_transform = transform, strong_transform
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> Any:
-        raw = self.images[index]
-        image = raw if self.transform is None else self.transform(raw)
-        if self.strong_transform is not None:
-            image = (image, self.strong_transform(raw))
-        return image if self.labels is None else (image, self.labels[index])
+def apply_to_uint8(transform: Callable | None, images: torch.Tensor) -> torch.Tensor:
+    """Run ``transform`` (floats in [0, 1]) on a uint8 batch and return uint8 again, so the likelihoods keep
+    their discrete targets."""
+    if transform is None:
+        return images
+    return transform(images.float() / 255).mul_(255).round_().clamp_(0, 255).to(torch.uint8)
 
 
 class SemiSupervisedDataModule(pl.LightningDataModule):
@@ -48,6 +31,11 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     ``round(unlabeled_ratio * batch_size)`` unlabeled uint8 images; an epoch is one pass over the unlabeled pool
     (over the labeled set when ``unlabeled_ratio`` is 0). With ``strong_transforms`` the unlabeled entry is a pair
     ``[weak, strong]`` of views (FixMatch's weak and strong augmentation). Validation and test batches are ``(x, y)``.
+
+    Augmentation is applied to whole training batches after they reach the device (``on_after_batch_transfer``),
+    with per-image random parameters: ``train_transforms`` and ``strong_transforms`` are batch transforms such as
+    kornia's ``kornia.augmentation`` modules, taking and returning floats in [0, 1] of shape (N, C, H, W). The
+    DataLoader only gathers uint8 tensors, so it never starves the step.
 
     Sampling is explicit rather than left to Lightning's sampler injection: under DDP every process keeps the
     whole labeled set and a shard of the unlabeled pool (run with ``use_distributed_sampler=False``).
@@ -81,8 +69,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.batch_size, self.unlabeled_ratio = batch_size, unlabeled_ratio
         self.unlabeled_includes_labeled = unlabeled_includes_labeled
         self.image_size, self.eval_batch_size, self.num_workers = image_size, eval_batch_size, num_workers
-        self.train_transform = v2.Compose(list(train_transforms)) if train_transforms else None
-        self.strong_transform = v2.Compose(list(strong_transforms)) if strong_transforms else None
+        self.train_transform = nn.Sequential(*train_transforms) if train_transforms else None
+        self.strong_transform = nn.Sequential(*strong_transforms) if strong_transforms else None
         self.source_options = dict(source_options or {})
 
     def prepare_data(self) -> None:
@@ -146,12 +134,10 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> CombinedLoader:
         world_size, rank = self._distributed()
         train = self.splits.train
-        labeled = ImageTensorDataset(
-            train.images[self.label_split.labeled], train.labels[self.label_split.labeled], self.train_transform
-        )
+        labeled = TensorDataset(train.images[self.label_split.labeled], train.labels[self.label_split.labeled])
         loaders = {}
         if self.unlabeled_batch_size > 0:
-            unlabeled = ImageTensorDataset(self._unlabeled_images(), None, self.train_transform, self.strong_transform)
+            unlabeled = self._unlabeled_images()  # a tensor is a dataset of its rows
             if len(unlabeled) < self.unlabeled_batch_size * world_size:
                 raise ValueError(
                     f"the unlabeled pool ({len(unlabeled)} images) is smaller than one unlabeled batch "
@@ -166,8 +152,21 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         loaders["labeled"] = self._loader(labeled, self.batch_size, cycle, drop_last=True)
         return CombinedLoader(loaders, mode="min_size")
 
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return self.augment(batch) if isinstance(batch, dict) else batch  # training batches are dicts
+
+    def augment(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """A training batch as the model sees it: augmented views of the gathered uint8 images."""
+        x_l, y_l = batch["labeled"]
+        augmented = {"labeled": (apply_to_uint8(self.train_transform, x_l), y_l)}
+        if "unlabeled" in batch:
+            x_u = batch["unlabeled"]
+            weak = apply_to_uint8(self.train_transform, x_u)
+            augmented["unlabeled"] = weak if self.strong_transform is None else [weak, apply_to_uint8(self.strong_transform, x_u)]
+        return augmented
+
     def _eval_loader(self, part: LabeledImages) -> DataLoader:
-        return self._loader(ImageTensorDataset(part.images, part.labels), self.eval_batch_size)
+        return self._loader(TensorDataset(part.images, part.labels), self.eval_batch_size)
 
     def val_dataloader(self) -> DataLoader:
         if self.splits.val is not None:
