@@ -8,7 +8,8 @@ alternating A and B ``--rounds`` times:
      ``training_step`` with logging switched off, then backward and step, in the same process with the same
      threads and precision.
 Both are timed after ``--warmup`` steps. Also: the DataLoader alone and peak RSS. Images count the labeled and
-unlabeled images of each step.
+unlabeled images of each step. ``--profile`` adds a stack run under Lightning's SimpleProfiler and prints where
+its time went (data fetch, batch augmentation, training step, backward, optimizer step, logging).
 
     python scripts/benchmark.py --steps 200 --json bench.json --config-overrides data.batch_size=64
 """
@@ -28,6 +29,7 @@ import torch
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.profilers import SimpleProfiler
 
 
 
@@ -54,14 +56,14 @@ def images_per_step(datamodule) -> int:
     return datamodule.batch_size + datamodule.unlabeled_batch_size
 
 
-def stack(cfg, steps: int, warmup: int, log_dir: str) -> float:
+def stack(cfg, steps: int, warmup: int, log_dir: str, profiler=None) -> float:
     datamodule, model = build(cfg)
     clock = StepClock(warmup)
     trainer = pl.Trainer(
         accelerator=cfg.trainer.accelerator, devices=1, max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0,
         logger=CSVLogger(log_dir), log_every_n_steps=cfg.trainer.log_every_n_steps, callbacks=[clock],
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        use_distributed_sampler=False,
+        use_distributed_sampler=False, profiler=profiler,
     )  # fmt: skip
     trainer.fit(model, datamodule=datamodule)
     return (clock.steps - warmup) * images_per_step(datamodule) / (clock.end - clock.start)
@@ -110,6 +112,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="A/B alternations")
     parser.add_argument("--config-overrides", nargs="*", default=[], help="Hydra overrides for every config")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--profile", action="store_true", help="then one more stack run under Lightning's SimpleProfiler")
     args = parser.parse_args()
     pl.seed_everything(0, verbose=False)
     results = {}
@@ -135,6 +138,10 @@ def main() -> None:
                 f"peak RSS {r['peak_rss_mb']:.0f} MB (threads {torch.get_num_threads()}, rounds {args.rounds})",
                 flush=True,
             )
+            if args.profile:
+                profiler = SimpleProfiler()
+                stack(cfg, args.steps, args.warmup, log_dir, profiler)
+                print(profiler.summary(), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

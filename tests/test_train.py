@@ -13,7 +13,7 @@ from ssl_hybrid.train import train
 
 REQUIRED = {
     "test/acc", "test/nelbo_bpd", "val/acc_best", "alpha", "labels_per_class", "split_seed", "seed", "dataset",
-    "backbone", "train_seconds", "train_images_per_second",
+    "backbone", "train_seconds", "train_images_per_second", "startup_seconds",
 }  # fmt: skip
 
 
@@ -25,7 +25,7 @@ def test_digits_run_learns_and_writes_its_run_directory(train_cfg, tmp_path, dig
     assert REQUIRED <= on_disk.keys() and on_disk == json.loads(json.dumps(summary))
     assert on_disk["status"] == "completed" and on_disk["global_step"] == 150
     assert on_disk["test/acc"] >= 0.8, on_disk  # 10 labels per class, 150 steps
-    assert on_disk["test/nelbo_bpd"] > 0 and on_disk["train_images_per_second"] > 0
+    assert on_disk["test/nelbo_bpd"] > 0 and on_disk["train_images_per_second"] > 0 and on_disk["startup_seconds"] > 0
     assert (on_disk["dataset"], on_disk["split_seed"], on_disk["seed"], on_disk["alpha"]) == ("digits", 1, 2, 0.9)
     assert {p.name for p in (run / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
     labeled = json.loads((run / "labeled_indices.json").read_text())
