@@ -57,3 +57,15 @@ def test_compare_finds_run_dirs_given_directly(sweep):
     assert find_run_dirs([sweep / "2", sweep / "0"]) == [sweep / "2", sweep / "0"]
     with pytest.raises(FileNotFoundError):
         find_run_dirs([sweep / "nope"])
+
+
+def test_compare_picks_each_series_best_x_on_validation_not_test(sweep, capsys):
+    assert main([str(sweep), "--by", "objective"]) == 0
+    out = capsys.readouterr().out
+    summaries = [read_summary(sweep / str(j)) for j in range(4)]
+    val = {alpha: sum(s["val/acc_best"] for s in summaries if s["alpha"] == alpha) / 2 for alpha in (0.9, 1.0)}
+    best_alpha = max(val, key=val.get)
+    test_mean = sum(s["test/acc"] for s in summaries if s["alpha"] == best_alpha) / 2
+    best_table = out.split("chosen by val/acc_best:")[1].splitlines()
+    assert best_table[3].split()[:4] == ["objective=blend", str(best_alpha), f"{val[best_alpha]:.4f}", "2"]
+    assert f"{test_mean:.4f}" in best_table[3]

@@ -2,7 +2,8 @@
 
 Runs come from run or multirun directories (each run's own ``metrics.json`` and ``.hydra/config.yaml``), or from
 W&B (``--wandb ENTITY/PROJECT --group G``). Runs without a summary, or whose summary says they failed, are
-listed as problems instead of being dropped silently.
+listed as problems instead of being dropped silently. Where a series has several x values, a second table gives
+its best one, chosen on validation (``--select``, default ``val/acc_best``), never on the reported test metric.
 """
 
 from __future__ import annotations
@@ -128,6 +129,24 @@ def aggregate(runs: Sequence[Run], x: str, metric: str, by: Sequence[str]) -> li
     return rows
 
 
+def best_per_series(rows: Sequence[dict[str, Any]], selection_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each series with more than one x value, its row whose x has the highest mean selection metric."""
+    scores = {(row["series"], row["x"]): row["mean"] for row in selection_rows}
+    best: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        score = scores.get((row["series"], row["x"]))
+        if score is not None and (row["series"] not in best or score > best[row["series"]]["selection"]):
+            best[row["series"]] = {**row, "selection": score}
+    multi = {series for series in best if sum(row["series"] == series for row in rows) > 1}
+    return [row for series, row in best.items() if series in multi]
+
+
+def format_best(rows: Sequence[dict[str, Any]], x: str, metric: str, select: str) -> str:
+    header = ["series", f"best {x}", f"{select} mean", "n", f"{metric} mean +- std"]
+    body = [[r["series"], str(r["x"]), _fmt(r["selection"]), str(r["n"]), f"{_fmt(r['mean'])} +- {_fmt(r['std'])}"] for r in rows]
+    return _columns(header, body)
+
+
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -138,6 +157,10 @@ def format_table(rows: Sequence[dict[str, Any]], x: str, metric: str) -> str:
         [row["series"], str(row["x"]), str(row["n"]), f"{_fmt(row['mean'])} +- {_fmt(row['std'])}", _fmt(row["nelbo_bpd"])]
         for row in rows
     ]
+    return _columns(header, body)
+
+
+def _columns(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in [header, *body]]
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
@@ -182,6 +205,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--x", default="model.alpha", help="run parameter on the x axis (default: model.alpha)")
     parser.add_argument("--metric", default="test/acc", help="metric to aggregate (default: test/acc)")
     parser.add_argument(
+        "--select", default="val/acc_best", help="metric that picks each series' best x (default: val/acc_best)"
+    )
+    parser.add_argument(
         "--by", nargs="*", default=list(SERIES_KEYS), help=f"parameters that split runs into series (default: {' '.join(SERIES_KEYS)})"
     )
     parser.add_argument("--out", help="folder for alpha_curve.csv/png (default: the first PATH)")
@@ -207,6 +233,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     rows = aggregate(good, args.x, args.metric, args.by)
     print(format_table(rows, args.x, args.metric))
+    best = best_per_series(rows, aggregate(good, args.x, args.select, args.by))
+    if best:
+        print(f"\nbest {args.x} of each series, chosen by {args.select}:")
+        print(format_best(best, args.x, args.metric, args.select))
     out = Path(args.out or args.paths[0])
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / CSV_FILE, args.x, args.metric)
