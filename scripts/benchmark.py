@@ -12,6 +12,10 @@ unlabeled images of each step. ``--profile`` adds a stack run under Lightning's 
 its time went (data fetch, batch augmentation, training step, backward, optimizer step, logging).
 
     python scripts/benchmark.py --steps 200 --json bench.json --config-overrides data.batch_size=64
+    python scripts/benchmark.py --rounds 1 --scale data.unlabeled_ratio=0,1,3,7 data.batch_size=16,64
+
+With ``--scale``, each config is also measured at each listed value (one key changed at a time); the JSON keys
+are then ``"<config> <key>=<value>"``.
 """
 
 from __future__ import annotations
@@ -104,6 +108,21 @@ def loader_only(cfg, steps: int) -> float:
     return steps * images_per_step(datamodule) / (time.perf_counter() - start)
 
 
+def measure(cfg, args: argparse.Namespace, log_dir: str) -> dict[str, float]:
+    runs = {"stack": [], "bare": []}
+    for _ in range(args.rounds):
+        runs["stack"].append(stack(cfg, args.steps, args.warmup, log_dir))
+        runs["bare"].append(bare(cfg, args.steps, args.warmup))
+    stack_ips, bare_ips = statistics.median(runs["stack"]), statistics.median(runs["bare"])
+    return {
+        "stack_images_per_s": stack_ips,
+        "bare_images_per_s": bare_ips,
+        "ratio": stack_ips / bare_ips,
+        "dataloader_images_per_s": loader_only(cfg, args.steps),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
 def print_profile(profiler: SimpleProfiler, top: int = 12) -> None:
     """The actions that took the most time, as shares of the whole training epoch loop."""
     totals = {action: sum(durations) for action, durations in profiler.recorded_durations.items()}
@@ -122,34 +141,29 @@ def main() -> None:
     parser.add_argument("--config-overrides", nargs="*", default=[], help="Hydra overrides for every config")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--profile", action="store_true", help="then one more stack run under Lightning's SimpleProfiler")
+    parser.add_argument(
+        "--scale", nargs="*", default=[], metavar="KEY=V1,V2",
+        help="also measure each config at each of these values of a config key (e.g. data.unlabeled_ratio=0,1,3,7)",
+    )  # fmt: skip
     args = parser.parse_args()
     pl.seed_everything(0, verbose=False)
+    variants = [[]] + [[f"{key}={value}"] for key, values in (item.split("=", 1) for item in args.scale) for value in values.split(",")]
     results = {}
     with initialize_config_module("ssl_hybrid.conf", version_base="1.3"), tempfile.TemporaryDirectory() as log_dir:
-        for name in args.configs:
-            cfg = compose("train", overrides=[f"data={name}", "logger=none", "callbacks=none", *args.config_overrides])
-            runs = {"stack": [], "bare": []}
-            for _ in range(args.rounds):
-                runs["stack"].append(stack(cfg, args.steps, args.warmup, log_dir))
-                runs["bare"].append(bare(cfg, args.steps, args.warmup))
-            stack_ips, bare_ips = statistics.median(runs["stack"]), statistics.median(runs["bare"])
-            results[name] = {
-                "stack_images_per_s": stack_ips,
-                "bare_images_per_s": bare_ips,
-                "ratio": stack_ips / bare_ips,
-                "dataloader_images_per_s": loader_only(cfg, args.steps),
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            }
-            r = results[name]
+        for name, variant in ((name, variant) for name in args.configs for variant in variants):
+            label = " ".join([name, *variant])
+            overrides = [f"data={name}", "logger=none", "callbacks=none", *args.config_overrides, *variant]
+            results[label] = measure(compose("train", overrides=overrides), args, log_dir)
+            r = results[label]
             print(
-                f"{name}: stack {r['stack_images_per_s']:.0f} img/s, bare {r['bare_images_per_s']:.0f} img/s, "
+                f"{label}: stack {r['stack_images_per_s']:.0f} img/s, bare {r['bare_images_per_s']:.0f} img/s, "
                 f"ratio {r['ratio']:.3f}, dataloader {r['dataloader_images_per_s']:.0f} img/s, "
                 f"peak RSS {r['peak_rss_mb']:.0f} MB (threads {torch.get_num_threads()}, rounds {args.rounds})",
                 flush=True,
             )
-            if args.profile:
+            if args.profile and not variant:
                 profiler = SimpleProfiler()
-                stack(cfg, args.steps, args.warmup, log_dir, profiler)
+                stack(compose("train", overrides=overrides), args.steps, args.warmup, log_dir, profiler)
                 print_profile(profiler)
     if args.json:
         with open(args.json, "w") as f:

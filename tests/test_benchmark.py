@@ -15,11 +15,12 @@ def test_benchmark_writes_its_json(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--configs", "digits", "--steps", "8", "--warmup", "2", "--rounds", "1",
-         "--json", str(out), "--config-overrides", "data.batch_size=16"],
+         "--json", str(out), "--config-overrides", "data.batch_size=16", "--scale", "data.unlabeled_ratio=0,2",
+         "--profile"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads(out.read_text())
-    assert set(results) == {"digits"} and set(results["digits"]) == KEYS
-    assert all(value > 0 for value in results["digits"].values())
-    assert "digits: stack" in result.stdout
+    assert set(results) == {"digits", "digits data.unlabeled_ratio=0", "digits data.unlabeled_ratio=2"}
+    assert all(set(r) == KEYS and all(value > 0 for value in r.values()) for r in results.values())
+    assert "digits: stack" in result.stdout and "training_step" in result.stdout  # the profile
