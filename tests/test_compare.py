@@ -69,3 +69,34 @@ def test_compare_picks_each_series_best_x_on_validation_not_test(sweep, capsys):
     best_table = out.split("chosen by val/acc_best:")[1].splitlines()
     assert best_table[3].split()[:4] == ["objective=blend", str(best_alpha), f"{val[best_alpha]:.4f}", "2"]
     assert f"{test_mean:.4f}" in best_table[3]
+
+
+def test_compare_reads_runs_from_the_wandb_api(monkeypatch, tmp_path, capsys):
+    """The W&B path maps the API's runs like run directories: summary minus W&B's own keys, unfinished runs as
+    problems. (No server is reachable here, so the API object is replaced by one holding two runs.)"""
+    import wandb
+    from types import SimpleNamespace
+
+    def api_run(run_id, state, alpha, acc):
+        summary = {"test/acc": acc, "val/acc_best": acc, "_runtime": 12.0, "status": "completed"}
+        return SimpleNamespace(id=run_id, state=state, summary=summary, config={"model": {"alpha": alpha}})
+
+    runs = [api_run("a", "finished", 0.9, 0.8), api_run("b", "finished", 0.9, 0.7), api_run("c", "crashed", 1.0, 0.1)]
+    queries = []
+
+    class FakeApi:
+        def __init__(self, timeout):
+            pass
+
+        def runs(self, path, filters):
+            queries.append((path, filters))
+            return runs
+
+    monkeypatch.setattr(wandb, "Api", FakeApi)
+    assert main(["--wandb", "me/ssl-hybrid", "--group", "g1", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert queries == [("me/ssl-hybrid", {"group": "g1"})]
+    assert "3 runs found, 2 usable, 1 with problems" in captured.out and "me/ssl-hybrid/c: crashed" in captured.err
+    with (tmp_path / CSV_FILE).open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["model.alpha"] == "0.9" and float(row["test/acc_mean"]) == pytest.approx(0.75)
