@@ -162,7 +162,7 @@ def main() -> None:
                 flush=True,
             )
             if args.profile and not variant:
-                profiler = SimpleProfiler()
+                profiler = SimpleProfiler(dirpath=log_dir, filename="profile")  # its full report goes to a file
                 stack(compose("train", overrides=overrides), args.steps, args.warmup, log_dir, profiler)
                 print_profile(profiler)
     if args.json:

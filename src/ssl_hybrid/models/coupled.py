@@ -107,12 +107,8 @@ class CoupledModule(M2Module):
                 logits = self.classifier(self.encode(x_l))
             penalty = self.coupling_penalty()
             generative_loss = self.joint_nelbo(generative_features, x_l, y_l, x_u, self.generative_head) + penalty
-            logs["train/coupling"] = penalty
+            logs["coupling"] = penalty
         ce = F.cross_entropy(logits, y_l)
         loss = ce + generative_loss
-        self.train_acc(logits, y_l)
-        self.log_dict(
-            {"train/loss": loss, "train/ce": ce, "train/acc": self.train_acc, **logs},
-            on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x_l),
-        )  # fmt: skip
+        self.log_training_step(logits, y_l, {"loss": loss, "ce": ce, **logs})
         return loss

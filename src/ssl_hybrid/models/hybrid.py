@@ -81,13 +81,13 @@ class HybridModule(SemiSupervisedModule):
         logits = self.classifier(features.detach() if alpha == 0.0 else features)
         n_l, n_u = len(x_l), sum(len(x) for x in weak)
         ce = F.cross_entropy(logits[:n_l], y_l)
-        discriminative = ce
+        discriminative, logs = ce, {"ce": ce, "alpha": alpha}
         if consistency_weight > 0:
             consistency, mask_rate = pseudo_label_consistency(
                 logits[n_l : n_l + n_u], logits[n_l + n_u :], self.hparams.consistency_threshold
             )
             discriminative = ce + consistency_weight * consistency
-            self.log_dict({"train/consistency": consistency, "train/mask_rate": mask_rate}, batch_size=n_u)
+            logs.update(consistency=consistency, mask_rate=mask_rate)
         nelbo = None
         if generative:
             generated = torch.cat([x_l, *weak])
@@ -95,9 +95,5 @@ class HybridModule(SemiSupervisedModule):
             self.log_elbo("train", terms.nll, terms.kl, len(generated))
             nelbo = nelbo_per_dim(terms.nll, terms.kl, self.num_dims, self._kl_weight())
         loss = blend(discriminative, nelbo, alpha)
-        self.train_acc(logits[:n_l], y_l)
-        self.log_dict(
-            {"train/loss": loss, "train/ce": ce, "train/acc": self.train_acc, "train/alpha": alpha},
-            on_step=True, on_epoch=True, prog_bar=True, batch_size=n_l,
-        )  # fmt: skip
+        self.log_training_step(logits[:n_l], y_l, {"loss": loss, **logs})
         return loss

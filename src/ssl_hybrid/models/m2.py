@@ -104,9 +104,5 @@ class M2Module(SemiSupervisedModule):
         ce = F.cross_entropy(logits[:n_l], y_l)
         nelbo = self.joint_nelbo(features, x_l, y_l, x_u if unlabeled else None, self.classifier) if generative else None
         loss = blend(ce, nelbo, alpha)
-        self.train_acc(logits[:n_l], y_l)
-        self.log_dict(
-            {"train/loss": loss, "train/ce": ce, "train/acc": self.train_acc},
-            on_step=True, on_epoch=True, prog_bar=True, batch_size=n_l,
-        )  # fmt: skip
+        self.log_training_step(logits[:n_l], y_l, {"loss": loss, "ce": ce})
         return loss
