@@ -11,6 +11,7 @@ from pytorch_lightning import LightningModule, Trainer
 
 from conftest import compose_train
 from ssl_hybrid.data import SemiSupervisedDataModule
+from ssl_hybrid.data.datamodule import apply_to_uint8
 from ssl_hybrid.train import instantiate_group
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -34,9 +35,9 @@ def test_data_options(option, tmp_path):
     cfg = compose_train(f"data={option}", "data.root=" + str(tmp_path), output_dir=tmp_path)
     datamodule = instantiate(cfg.data, _convert_="all")
     assert isinstance(datamodule, SemiSupervisedDataModule) and datamodule.dataset == option
-    image = torch.randint(0, 256, (3, NATIVE_SIZE[option], NATIVE_SIZE[option]), dtype=torch.uint8)
-    augmented = datamodule.train_transform(image)
-    assert augmented.shape == image.shape and augmented.dtype == torch.uint8
+    images = torch.randint(0, 256, (4, 3, NATIVE_SIZE[option], NATIVE_SIZE[option]), dtype=torch.uint8)
+    augmented = apply_to_uint8(datamodule.train_transform, images)
+    assert augmented.shape == images.shape and augmented.dtype == torch.uint8 and not torch.equal(augmented, images)
 
 
 @pytest.mark.parametrize("option", options("model"))
