@@ -6,7 +6,7 @@ alternating A and B ``--rounds`` times:
   B  a hand-written loop: the same model class and config, the same optimizer and schedule
      (``configure_optimizers``), batches from the same DataLoader with the same batch augmentation,
      ``training_step`` with logging switched off, then backward and step, in the same process with the same
-     threads and precision.
+     threads, device (``trainer.accelerator``; the clock waits for CUDA work) and precision (fp32).
 Both are timed after ``--warmup`` steps. Also: the DataLoader alone and peak RSS. Images count the labeled and
 unlabeled images of each step. ``--profile`` adds a stack run under Lightning's SimpleProfiler and prints where
 its time went (data fetch, batch augmentation, training step, backward, optimizer step, logging).
@@ -34,6 +34,7 @@ from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.profilers import SimpleProfiler
+from pytorch_lightning.utilities import move_data_to_device
 
 
 
@@ -45,9 +46,22 @@ class StepClock(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.steps += 1
-        self.end = time.perf_counter()
+        self.end = clock(pl_module.device)
         if self.steps == self.warmup:
             self.start = self.end
+
+
+def device_for(accelerator: str) -> torch.device:
+    """The device the stack's Trainer picks for this ``trainer.accelerator``."""
+    cuda = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    return torch.device("cuda" if cuda else "cpu")
+
+
+def clock(device: torch.device) -> float:
+    """``perf_counter`` once the device's queued work is done."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
 
 
 def build(cfg):
@@ -75,6 +89,8 @@ def stack(cfg, steps: int, warmup: int, log_dir: str, profiler=None) -> float:
 
 def bare(cfg, steps: int, warmup: int) -> float:
     datamodule, model = build(cfg)
+    device = device_for(cfg.trainer.accelerator)
+    model.to(device)
     model.logs_this_step = lambda: False  # no logging at all
     model.trainer = SimpleNamespace(estimated_stepping_batches=steps)  # what configure_optimizers reads
     configured = model.configure_optimizers()
@@ -84,17 +100,17 @@ def bare(cfg, steps: int, warmup: int) -> float:
     step, start = 0, 0.0
     while step < steps:
         for batch, *_ in datamodule.train_dataloader():  # CombinedLoader yields (batch, index, loader index)
-            loss = model.training_step(datamodule.on_after_batch_transfer(batch, 0), step)
+            loss = model.training_step(datamodule.on_after_batch_transfer(move_data_to_device(batch, device), 0), step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             step += 1
             if step == warmup:
-                start = time.perf_counter()
+                start = clock(device)
             if step == steps:
                 break
-    return (steps - warmup) * images_per_step(datamodule) / (time.perf_counter() - start)
+    return (steps - warmup) * images_per_step(datamodule) / (clock(device) - start)
 
 
 def loader_only(cfg, steps: int) -> float:
