@@ -37,7 +37,6 @@ from pytorch_lightning.profilers import SimpleProfiler
 from pytorch_lightning.utilities import move_data_to_device
 
 
-
 class StepClock(pl.Callback):
     """Wall time between the end of step ``warmup`` and the end of the last step."""
 
