@@ -57,6 +57,20 @@ def test_generative_classification_at_alpha_one_is_refused():
         CoupledModule(10, (1, 8, 8), alpha=1.0, classify_with="generative")
 
 
+def test_generative_classifier_uses_only_the_generative_network(digits):
+    module = quiet(CoupledModule(10, (1, 8, 8), alpha=0.5, classify_with="generative")).eval()
+    images = digits.test.images[:6]
+    with torch.no_grad():
+        module.generative_head.weight.add_(0.1)  # the two networks now differ
+        torch.manual_seed(0)  # the same z draws for both single-sample ELBOs
+        expected = module.eval_elbo_terms(None, images)[2]
+        module.backbone.forward = lambda _: pytest.fail("the discriminative encoder ran")
+        torch.manual_seed(0)
+        logits = module(images)
+    assert logits.shape == (6, 10)
+    torch.testing.assert_close(logits, expected)
+
+
 def test_coupled_trains_on_digits(train_cfg):
     summary = train(train_cfg("model=coupled", "model.alpha=0.5", "trainer.max_steps=100", "trainer.val_check_interval=50"))
     assert summary["status"] == "completed" and summary["objective"] == "coupled"

@@ -107,12 +107,15 @@ class SemiSupervisedModule(pl.LightningModule):
         """Shared features of uint8 images."""
         return self.backbone(self.normalize(images))
 
+    def encode_generative(self, images: torch.Tensor) -> torch.Tensor:
+        """Features the generative branch sees: the shared encoder's, unless a model has its own."""
+        return self.encode(images)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Class logits for uint8 images, from the head or the generative classifier (``classify_with``)."""
-        features = self.encode(images)
         if self.classify_with == "generative":
-            return self.generative_logits(features, images)
-        return self.classifier(features)
+            return self.generative_logits(self.encode_generative(images), images)
+        return self.classifier(self.encode(images))
 
     def generative_logits(self, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         """log p(y) + ELBO(x, y) per class: a generative classifier, for class-conditional models."""

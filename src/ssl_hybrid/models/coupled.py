@@ -79,10 +79,6 @@ class CoupledModule(M2Module):
     def encode_generative(self, images: torch.Tensor) -> torch.Tensor:
         return self.generative_backbone(self.normalize(images))
 
-    def generative_logits(self, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        self._require_vae()
-        return super().generative_logits(self.encode_generative(images), images)
-
     def eval_elbo_terms(self, features: torch.Tensor, images: torch.Tensor):
         generative_features = self.encode_generative(images)
         _, nll, kl, logits = self.unlabeled_terms(generative_features, images, self.generative_head(generative_features))
