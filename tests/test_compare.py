@@ -53,6 +53,12 @@ def test_compare_can_put_any_run_parameter_on_the_x_axis(sweep, capsys):
     ]  # fmt: skip
 
 
+def test_compare_finds_runs_of_a_multirun_nested_in_another(sweep):
+    shutil.copytree(sweep / "0", sweep / "reference" / "0")
+    shutil.copytree(sweep / "1", sweep / "10")
+    assert find_run_dirs([sweep]) == [sweep / str(j) for j in (0, 1, 2, 3, 10)] + [sweep / "reference" / "0"]
+
+
 def test_compare_finds_run_dirs_given_directly(sweep):
     assert find_run_dirs([sweep / "2", sweep / "0"]) == [sweep / "2", sweep / "0"]
     with pytest.raises(FileNotFoundError):

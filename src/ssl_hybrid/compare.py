@@ -67,8 +67,9 @@ def _is_run_dir(path: Path) -> bool:
     return (path / SUMMARY_FILE).is_file() or (path / ".hydra" / "config.yaml").is_file()
 
 
-def _natural(path: Path) -> list:
-    return [int(part) if part.isdigit() else part for part in path.parts]
+def _natural(path: Path) -> list[tuple[int, str]]:
+    """Sort key that puts job 2 before job 10 (numbers before names where a folder holds both)."""
+    return [(0, part.zfill(12)) if part.isdigit() else (1, part) for part in path.parts]
 
 
 def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
