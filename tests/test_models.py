@@ -113,7 +113,8 @@ def test_consistency_term_enters_the_discriminative_loss():
     kwargs = {"alpha": 1.0, "consistency_threshold": 0.0}
     with_term = quiet(HybridModule(10, (1, 8, 8), consistency_weight=1.0, **kwargs)).eval()
     without = quiet(HybridModule(10, (1, 8, 8), consistency_weight=0.0, **kwargs)).eval()
-    without.load_state_dict(with_term.state_dict())
+    missing, unexpected = without.load_state_dict(with_term.state_dict(), strict=False)
+    assert not missing and unexpected and all(key.startswith("pseudo_labeler.") for key in unexpected)
     batch = _two_view_batch()
     gap = with_term.training_step(batch, 0) - without.training_step(batch, 0)
     assert gap.item() > 0  # the consistency CE is positive and adds at weight 1 when alpha = 1
@@ -123,3 +124,13 @@ def test_alpha_schedule_starts_generative_and_keeps_the_branch_at_alpha_one():
     module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, alpha_schedule={"ramp_steps": 100}))
     assert module.vae is not None and module.alpha == 0.0
     assert torch.isfinite(module.training_step(_batch(), 0))
+
+
+def test_soft_consistency_with_alignment_trains_and_keeps_its_statistics_in_the_checkpoint():
+    module = quiet(
+        HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0, consistency_mask="soft", distribution_alignment=True)
+    )
+    before = module.pseudo_labeler.confidence_mean.clone()
+    assert torch.isfinite(module.training_step(_two_view_batch(), 0))
+    assert not torch.equal(before, module.pseudo_labeler.confidence_mean)
+    assert {"pseudo_labeler.mean_probs", "pseudo_labeler.confidence_mean"} <= set(module.state_dict())

@@ -38,17 +38,34 @@ def m2_unlabeled_nelbo(class_nelbo: torch.Tensor, log_q: torch.Tensor) -> torch.
 
 
 def pseudo_label_consistency(
-    weak_logits: torch.Tensor, strong_logits: torch.Tensor, threshold: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+    strong_logits: torch.Tensor, pseudo_labels: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
     """FixMatch's unlabeled term (Sohn et al. 2020): cross-entropy of the strong view's prediction against the
-    weak view's most likely class, counted only where that class has probability >= ``threshold``. Read as a
-    model of the unknown label, it is a negative log-likelihood in nats per label, like CE. Returns the loss (a
-    mean over all unlabeled images) and the fraction of images above the threshold."""
-    probs = torch.softmax(weak_logits.detach(), dim=1)
-    confidence, pseudo_labels = probs.max(dim=1)
-    mask = (confidence >= threshold).float()
-    per_image = F.cross_entropy(strong_logits, pseudo_labels, reduction="none")
-    return (per_image * mask).mean(), mask.mean()
+    weak view's class (``pseudo_labels``), each image weighted by the confidence of its pseudo-label (``weights``
+    in [0, 1], see ``ssl_hybrid.models.pseudo_labels``). Read as a model of the unknown label, it is a negative
+    log-likelihood in nats per label, like CE. Returns the mean over all unlabeled images."""
+    return (F.cross_entropy(strong_logits, pseudo_labels, reduction="none") * weights).mean()
+
+
+def align_to_uniform(probs: torch.Tensor, mean_probs: torch.Tensor) -> torch.Tensor:
+    """Distribution alignment (Berthelot et al. 2020, ReMixMatch) to a uniform class prior: each prediction is
+    divided by the model's running mean prediction ``mean_probs`` and renormalised, so classes the model
+    over-predicts on unlabeled images are pseudo-labelled less often."""
+    aligned = probs / mean_probs.clamp_min(1e-6)
+    return aligned / aligned.sum(dim=1, keepdim=True)
+
+
+def threshold_weights(confidence: torch.Tensor, threshold: float) -> torch.Tensor:
+    """FixMatch's hard mask: 1 where the pseudo-label's probability is at least ``threshold``, else 0."""
+    return (confidence >= threshold).float()
+
+
+def soft_weights(confidence: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """SoftMatch's truncated Gaussian (Chen et al. 2023): weight 1 at or above the running mean confidence,
+    exp(-(c - mean)^2 / (2 sigma^2)) below it, with sigma half the running standard deviation (their n_sigma = 2).
+    Every pseudo-label counts, the unsure ones less."""
+    below = torch.exp(-((confidence - mean) ** 2) / (2 * var.clamp_min(1e-8) / 4))
+    return torch.where(confidence < mean, below, torch.ones_like(confidence))
 
 
 def ramped_alpha(alpha: float, step: int, ramp_steps: int) -> float:

@@ -42,6 +42,8 @@ def run_facts(cfg: DictConfig) -> dict[str, Any]:
         "unlabeled_ratio": cfg.data.unlabeled_ratio,
         "latent_dim": cfg.model.latent_dim,
         "consistency_weight": cfg.model.get("consistency_weight"),
+        "consistency_mask": cfg.model.get("consistency_mask"),
+        "distribution_alignment": cfg.model.get("distribution_alignment"),
         "alpha_schedule": _describe_schedule(cfg.model.get("alpha_schedule")),
         "output_dir": cfg.paths.output_dir,
     }

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ssl_hybrid.models.base import SemiSupervisedModule
+from ssl_hybrid.models.pseudo_labels import PseudoLabeler
 from ssl_hybrid.models.vae import VAEBranch
 from ssl_hybrid.objectives import blend, nelbo_per_dim, pseudo_label_consistency, ramped_alpha
 
@@ -39,6 +40,8 @@ class HybridModule(SemiSupervisedModule):
         kl_warmup_steps: int = 0,
         consistency_weight: float = 0.0,
         consistency_threshold: float = 0.95,
+        consistency_mask: str = "threshold",
+        distribution_alignment: bool = False,
         alpha_schedule: dict[str, Any] | None = None,
         classify_with: str = "head",
         optimizer: dict[str, Any] | None = None,
@@ -47,6 +50,9 @@ class HybridModule(SemiSupervisedModule):
         super().__init__(num_classes, image_shape, alpha, backbone, likelihood, optimizer, scheduler, classify_with)
         self.save_hyperparameters()
         self.ramp_steps = int((alpha_schedule or {}).get("ramp_steps", 0))
+        self.pseudo_labeler: PseudoLabeler | None = None
+        if consistency_weight > 0:
+            self.pseudo_labeler = PseudoLabeler(num_classes, consistency_mask, consistency_threshold, distribution_alignment)
         # alpha = 1 is purely discriminative: no generative parameters to train (or to leave unused under DDP).
         if alpha < 1.0 or self.ramp_steps > 0:
             self.vae = VAEBranch(self.backbone.num_features, self.image_shape, latent_dim, self.likelihood_name, decoder_width)
@@ -83,11 +89,10 @@ class HybridModule(SemiSupervisedModule):
         ce = F.cross_entropy(logits[:n_l], y_l)
         discriminative, logs = ce, {"ce": ce, "alpha": alpha}
         if consistency_weight > 0:
-            consistency, mask_rate = pseudo_label_consistency(
-                logits[n_l : n_l + n_u], logits[n_l + n_u :], self.hparams.consistency_threshold
-            )
+            pseudo_labels, weights = self.pseudo_labeler(logits[n_l : n_l + n_u])
+            consistency = pseudo_label_consistency(logits[n_l + n_u :], pseudo_labels, weights)
             discriminative = ce + consistency_weight * consistency
-            logs.update(consistency=consistency, mask_rate=mask_rate)
+            logs.update(consistency=consistency, mask_rate=weights.mean())
         nelbo = None
         if generative:
             generated = torch.cat([x_l, *weak])

@@ -1,0 +1,58 @@
+"""Pseudo-labels for the consistency term: the weak view's predicted class, with a per-image weight."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ssl_hybrid.objectives import align_to_uniform, soft_weights, threshold_weights
+
+CONSISTENCY_MASKS = ("threshold", "soft")
+
+
+class PseudoLabeler(nn.Module):
+    """Turns the weak view's logits into ``(pseudo_labels, weights)``.
+
+    ``mask="threshold"`` is FixMatch's (weight 1 at confidence >= ``threshold``, else 0); ``mask="soft"`` is
+    SoftMatch's truncated Gaussian around the running mean confidence, which lets unsure images count a little
+    instead of not at all. ``distribution_alignment`` aligns predictions to a uniform class prior first (the
+    labeled sets are class-balanced). The running statistics are buffers, so they resume with a checkpoint. They
+    use ``momentum`` 0.99, a horizon of about 100 steps, because runs here last hundreds of steps, not the
+    papers' million. Under DDP each process keeps its own statistics, from its own batches.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        mask: str = "threshold",
+        threshold: float = 0.95,
+        distribution_alignment: bool = False,
+        momentum: float = 0.99,
+    ) -> None:
+        super().__init__()
+        if mask not in CONSISTENCY_MASKS:
+            raise ValueError(f"model.consistency_mask must be one of {CONSISTENCY_MASKS}, got {mask!r}")
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"model.consistency_threshold must lie in [0, 1], got {threshold}")
+        self.mask, self.threshold = mask, threshold
+        self.distribution_alignment, self.momentum = distribution_alignment, momentum
+        self.register_buffer("mean_probs", torch.full((num_classes,), 1.0 / num_classes))
+        self.register_buffer("confidence_mean", torch.tensor(1.0 / num_classes))
+        self.register_buffer("confidence_var", torch.tensor(1.0))
+
+    def _update(self, buffer: torch.Tensor, value: torch.Tensor) -> None:
+        if self.training:
+            buffer.lerp_(value, 1.0 - self.momentum)
+
+    @torch.no_grad()
+    def forward(self, weak_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        probs = torch.softmax(weak_logits.float(), dim=1)
+        if self.distribution_alignment:
+            self._update(self.mean_probs, probs.mean(dim=0))
+            probs = align_to_uniform(probs, self.mean_probs)
+        confidence, pseudo_labels = probs.max(dim=1)
+        if self.mask == "threshold":
+            return pseudo_labels, threshold_weights(confidence, self.threshold)
+        self._update(self.confidence_mean, confidence.mean())
+        self._update(self.confidence_var, confidence.var(correction=0))
+        return pseudo_labels, soft_weights(confidence, self.confidence_mean, self.confidence_var)
