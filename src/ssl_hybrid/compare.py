@@ -192,9 +192,9 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, x: str, metric: str) -> Non
     ax.set_xlabel(x)
     ax.set_ylabel(f"{metric} (mean ± std over runs)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    # below the axes, so it never hides a point
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
