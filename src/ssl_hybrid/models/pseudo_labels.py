@@ -18,7 +18,8 @@ class PseudoLabeler(nn.Module):
     instead of not at all. ``distribution_alignment`` aligns predictions to a uniform class prior first (the
     labeled sets are class-balanced). The running statistics are buffers, so they resume with a checkpoint. They
     use ``momentum`` 0.99, a horizon of about 100 steps, because runs here last hundreds of steps, not the
-    papers' million. Under DDP each process keeps its own statistics, from its own batches.
+    papers' million. Under DDP, which broadcasts buffers from rank 0 before each forward by default, they follow
+    rank 0's batches.
     """
 
     def __init__(
