@@ -134,3 +134,24 @@ def test_soft_consistency_with_alignment_trains_and_keeps_its_statistics_in_the_
     assert torch.isfinite(module.training_step(_two_view_batch(), 0))
     assert not torch.equal(before, module.pseudo_labeler.confidence_mean)
     assert {"pseudo_labeler.mean_probs", "pseudo_labeler.confidence_mean"} <= set(module.state_dict())
+
+
+def test_mean_teacher_labels_the_weak_view_and_follows_the_model_by_its_moving_average():
+    torch.manual_seed(0)
+    module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0, consistency_threshold=0.0, teacher_ema=0.9))
+    teacher_start = [p.clone() for p in module.teacher.parameters()]
+    assert all(not p.requires_grad for p in module.teacher.parameters())
+    seen = []
+    module.pseudo_labeler.register_forward_hook(lambda labeler, args, out: seen.append(args[0]))
+    batch = _two_view_batch()
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.5)
+    module.training_step(batch, 0).backward()
+    assert torch.equal(seen[0], module.teacher_logits(batch["unlabeled"][0]))
+    optimizer.step()
+    module.on_train_batch_end(None, None, 0)
+    student = [*module.backbone.parameters(), *module.classifier.parameters()]
+    for start, teacher, param in zip(teacher_start, module.teacher.parameters(), student):
+        assert torch.allclose(teacher, 0.9 * start + 0.1 * param)
+    assert all(p.grad is None for p in module.teacher.parameters())
+    with pytest.raises(ValueError, match="teacher_ema"):
+        HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0, teacher_ema=1.0)

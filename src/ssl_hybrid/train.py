@@ -44,6 +44,7 @@ def run_facts(cfg: DictConfig) -> dict[str, Any]:
         "consistency_weight": cfg.model.get("consistency_weight"),
         "consistency_mask": cfg.model.get("consistency_mask"),
         "distribution_alignment": cfg.model.get("distribution_alignment"),
+        "teacher_ema": cfg.model.get("teacher_ema"),
         "alpha_schedule": _describe_schedule(cfg.model.get("alpha_schedule")),
         "output_dir": cfg.paths.output_dir,
     }

@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ssl_hybrid.models.base import SemiSupervisedModule
 from ssl_hybrid.models.pseudo_labels import PseudoLabeler
@@ -42,6 +44,7 @@ class HybridModule(SemiSupervisedModule):
         consistency_threshold: float = 0.95,
         consistency_mask: str = "threshold",
         distribution_alignment: bool = False,
+        teacher_ema: float | None = None,
         alpha_schedule: dict[str, Any] | None = None,
         classify_with: str = "head",
         optimizer: dict[str, Any] | None = None,
@@ -53,6 +56,13 @@ class HybridModule(SemiSupervisedModule):
         self.pseudo_labeler: PseudoLabeler | None = None
         if consistency_weight > 0:
             self.pseudo_labeler = PseudoLabeler(num_classes, consistency_mask, consistency_threshold, distribution_alignment)
+        # Mean Teacher (Tarvainen & Valpola 2017): pseudo-labels from an exponential moving average of the encoder
+        # and head instead of the model being trained.
+        self.teacher: nn.Sequential | None = None
+        if consistency_weight > 0 and teacher_ema is not None:
+            if not 0.0 < teacher_ema < 1.0:
+                raise ValueError(f"model.teacher_ema must lie in (0, 1) or be null, got {teacher_ema}")
+            self.teacher = nn.Sequential(copy.deepcopy(self.backbone), copy.deepcopy(self.classifier)).requires_grad_(False)
         # alpha = 1 is purely discriminative: no generative parameters to train (or to leave unused under DDP).
         if alpha < 1.0 or self.ramp_steps > 0:
             self.vae = VAEBranch(self.backbone.num_features, self.image_shape, latent_dim, self.likelihood_name, decoder_width)
@@ -74,13 +84,29 @@ class HybridModule(SemiSupervisedModule):
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         return self._require_vae().reconstruct(self.encode(images))
 
+    @torch.no_grad()
+    def teacher_logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.teacher.eval()(self.normalize(images))
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.teacher is None:
+            return
+        decay = self.hparams.teacher_ema
+        with torch.no_grad():
+            student = nn.Sequential(self.backbone, self.classifier)
+            for teacher_param, param in zip(self.teacher.parameters(), student.parameters()):
+                teacher_param.lerp_(param, 1.0 - decay)
+            for teacher_buffer, buffer in zip(self.teacher.buffers(), student.buffers()):
+                teacher_buffer.copy_(buffer)
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         x_l, y_l, x_u, x_strong = split_views(batch)
         alpha, consistency_weight = self.alpha, self.hparams.consistency_weight
         if consistency_weight > 0 and x_strong is None:
             raise ValueError("model.consistency_weight > 0 needs strongly augmented unlabeled views: set data.strong_transforms")
         generative = self.vae is not None and alpha < 1.0
-        weak = [x_u] if x_u is not None and (generative or consistency_weight > 0) else []
+        student_labels_weak_view = consistency_weight > 0 and self.teacher is None
+        weak = [x_u] if x_u is not None and (generative or student_labels_weak_view) else []
         strong = [x_strong] if consistency_weight > 0 else []
         features = self.encode(torch.cat([x_l, *weak, *strong]))
         # alpha = 0: the encoder learns from the ELBO alone and the head is fit on frozen features (M1).
@@ -89,7 +115,8 @@ class HybridModule(SemiSupervisedModule):
         ce = F.cross_entropy(logits[:n_l], y_l)
         discriminative, logs = ce, {"ce": ce, "alpha": alpha}
         if consistency_weight > 0:
-            pseudo_labels, weights = self.pseudo_labeler(logits[n_l : n_l + n_u])
+            weak_logits = logits[n_l : n_l + n_u] if student_labels_weak_view else self.teacher_logits(x_u)
+            pseudo_labels, weights = self.pseudo_labeler(weak_logits)
             consistency = pseudo_label_consistency(logits[n_l + n_u :], pseudo_labels, weights)
             discriminative = ce + consistency_weight * consistency
             logs.update(consistency=consistency, mask_rate=weights.mean())
