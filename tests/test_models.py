@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 import timm
 import torch
+import torch.nn.functional as F
 
 from conftest import quiet
 from ssl_hybrid.models import HybridModule
@@ -106,6 +107,26 @@ def test_consistency_term_needs_strong_views():
     module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0))
     with pytest.raises(ValueError, match="strong_transforms"):
         module.training_step(_batch(), 0)
+
+
+def test_propagated_labels_need_the_consistency_term():
+    module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0))
+    batch = {**_batch(), "unlabeled_prior": torch.full((len(_batch()["unlabeled"]), 10), 0.1)}
+    with pytest.raises(ValueError, match="consistency_weight"):
+        module.training_step(batch, 0)
+
+
+def test_a_propagated_prior_changes_the_pseudo_labels_the_strong_view_is_trained_on():
+    torch.manual_seed(0)
+    module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0, consistency_threshold=0.0)).eval()
+    batch = _two_view_batch()
+    n_u = len(batch["unlabeled"][0])
+    one_hot = lambda label: F.one_hot(torch.full((n_u,), label), 10).float() * 0.99 + 0.001
+    losses = [module.training_step({**batch, "unlabeled_prior": one_hot(c)}, 0) for c in (0, 1)]
+    with torch.no_grad():  # eval mode: each image's logits do not depend on the rest of the batch
+        strong_logits = module(batch["unlabeled"][1])
+    ce = [F.cross_entropy(strong_logits, torch.full((n_u,), c)) for c in (0, 1)]
+    assert (losses[0] - losses[1]).item() == pytest.approx((ce[0] - ce[1]).item(), abs=1e-4)
 
 
 def test_consistency_term_enters_the_discriminative_loss():

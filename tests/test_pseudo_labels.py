@@ -52,3 +52,11 @@ def test_bad_settings_are_refused():
         PseudoLabeler(3, mask="hard")
     with pytest.raises(ValueError, match="consistency_threshold"):
         PseudoLabeler(3, threshold=1.5)
+
+
+def test_a_prior_multiplies_the_prediction():
+    weak = torch.log(torch.tensor([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2]]))
+    prior = torch.tensor([[1 / 3, 1 / 3, 1 / 3], [0.1, 0.2, 0.7]])
+    labels, weights = PseudoLabeler(3, threshold=0.5)(weak, prior)
+    # uniform prior: the prediction stands; second row: 0.05 : 0.06 : 0.14 after the product
+    assert labels.tolist() == [0, 2] and weights.tolist() == [1.0, 1.0]

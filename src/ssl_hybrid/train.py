@@ -45,12 +45,13 @@ def run_facts(cfg: DictConfig) -> dict[str, Any]:
         "consistency_mask": cfg.model.get("consistency_mask"),
         "distribution_alignment": cfg.model.get("distribution_alignment"),
         "teacher_ema": cfg.model.get("teacher_ema"),
-        "alpha_schedule": _describe_schedule(cfg.model.get("alpha_schedule")),
+        "alpha_schedule": _describe_mapping(cfg.model.get("alpha_schedule")),
+        "label_propagation": _describe_mapping(cfg.data.get("label_propagation")),
         "output_dir": cfg.paths.output_dir,
     }
 
 
-def _describe_schedule(node: DictConfig | None) -> str | None:
+def _describe_mapping(node: DictConfig | None) -> str | None:
     return None if not node else ",".join(f"{key}={value}" for key, value in node.items())
 
 

@@ -13,6 +13,7 @@ from pytorch_lightning.utilities import CombinedLoader
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
+from ssl_hybrid.data.label_propagation import propagate_labels
 from ssl_hybrid.data.labels import LabelSplit, split_labels
 from ssl_hybrid.data.sampling import CyclingSampler
 from ssl_hybrid.data.sources import SOURCES, DatasetSplits, LabeledImages
@@ -30,7 +31,10 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     """Training batches are ``{"labeled": (x, y), "unlabeled": x}`` with ``batch_size`` labeled and
     ``round(unlabeled_ratio * batch_size)`` unlabeled uint8 images; an epoch is one pass over the unlabeled pool
     (over the labeled set when ``unlabeled_ratio`` is 0). With ``strong_transforms`` the unlabeled entry is a pair
-    ``[weak, strong]`` of views (FixMatch's weak and strong augmentation). Validation and test batches are ``(x, y)``.
+    ``[weak, strong]`` of views (FixMatch's weak and strong augmentation). With ``label_propagation``
+    (``{dims, neighbours, blur}``, see ``ssl_hybrid.data.label_propagation``) the labels are first spread over the
+    pool, and ``"unlabeled_prior"`` holds each unlabeled image's class distribution. Validation and test batches
+    are ``(x, y)``.
 
     Augmentation is applied to whole training batches after they reach the device (``on_after_batch_transfer``),
     with per-image random parameters: ``train_transforms`` and ``strong_transforms`` are batch transforms such as
@@ -58,6 +62,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         eval_batch_size: int = 512,
         num_workers: int = 0,
         source_options: dict[str, Any] | None = None,
+        label_propagation: dict[str, int] | None = None,
     ) -> None:
         super().__init__()
         if dataset not in SOURCES:
@@ -72,6 +77,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.train_transform = nn.Sequential(*train_transforms) if train_transforms else None
         self.strong_transform = nn.Sequential(*strong_transforms) if strong_transforms else None
         self.source_options = dict(source_options or {})
+        self.label_propagation = label_propagation
 
     def prepare_data(self) -> None:
         _ = self.splits  # reading once on the main process downloads what is missing
@@ -127,6 +133,15 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         extra = self.splits.extra_unlabeled
         return pool if extra is None else torch.cat([pool, extra])
 
+    @cached_property
+    def propagated_labels(self) -> torch.Tensor:
+        """Class distributions for the unlabeled pool, spread from the labeled images (``label_propagation``)."""
+        train, labeled = self.splits.train, self.label_split.labeled
+        images = torch.cat([train.images[labeled], self._unlabeled_images()])
+        seeds = torch.arange(len(labeled))
+        spread = propagate_labels(images, seeds, train.labels[labeled], self.num_classes, **self.label_propagation)
+        return spread[len(labeled) :]
+
     def _distributed(self) -> tuple[int, int]:
         trainer = self.trainer
         return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
@@ -138,6 +153,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         loaders = {}
         if self.unlabeled_batch_size > 0:
             unlabeled = self._unlabeled_images()  # a tensor is a dataset of its rows
+            if self.label_propagation is not None:
+                unlabeled = TensorDataset(unlabeled, self.propagated_labels)
             if len(unlabeled) < self.unlabeled_batch_size * world_size:
                 raise ValueError(
                     f"the unlabeled pool ({len(unlabeled)} images) is smaller than one unlabeled batch "
@@ -161,6 +178,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         augmented = {"labeled": (apply_to_uint8(self.train_transform, x_l), y_l)}
         if "unlabeled" in batch:
             x_u = batch["unlabeled"]
+            if self.label_propagation is not None:
+                x_u, augmented["unlabeled_prior"] = x_u
             weak = apply_to_uint8(self.train_transform, x_u)
             augmented["unlabeled"] = weak if self.strong_transform is None else [weak, apply_to_uint8(self.strong_transform, x_u)]
         return augmented

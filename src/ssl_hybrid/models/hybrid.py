@@ -104,6 +104,8 @@ class HybridModule(SemiSupervisedModule):
         alpha, consistency_weight = self.alpha, self.hparams.consistency_weight
         if consistency_weight > 0 and x_strong is None:
             raise ValueError("model.consistency_weight > 0 needs strongly augmented unlabeled views: set data.strong_transforms")
+        if consistency_weight == 0 and "unlabeled_prior" in batch:
+            raise ValueError("data.label_propagation informs the consistency term's pseudo-labels: set model.consistency_weight > 0")
         generative = self.vae is not None and alpha < 1.0
         student_labels_weak_view = consistency_weight > 0 and self.teacher is None
         weak = [x_u] if x_u is not None and (generative or student_labels_weak_view) else []
@@ -116,7 +118,7 @@ class HybridModule(SemiSupervisedModule):
         discriminative, logs = ce, {"ce": ce, "alpha": alpha}
         if consistency_weight > 0:
             weak_logits = logits[n_l : n_l + n_u] if student_labels_weak_view else self.teacher_logits(x_u)
-            pseudo_labels, weights = self.pseudo_labeler(weak_logits)
+            pseudo_labels, weights = self.pseudo_labeler(weak_logits, batch.get("unlabeled_prior"))
             consistency = pseudo_label_consistency(logits[n_l + n_u :], pseudo_labels, weights)
             discriminative = ce + consistency_weight * consistency
             logs.update(consistency=consistency, mask_rate=weights.mean())

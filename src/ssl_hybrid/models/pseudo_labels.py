@@ -16,10 +16,12 @@ class PseudoLabeler(nn.Module):
     ``mask="threshold"`` is FixMatch's (weight 1 at confidence >= ``threshold``, else 0); ``mask="soft"`` is
     SoftMatch's truncated Gaussian around the running mean confidence, which lets unsure images count a little
     instead of not at all. ``distribution_alignment`` aligns predictions to a uniform class prior first (the
-    labeled sets are class-balanced). The running statistics are buffers, so they resume with a checkpoint. They
-    use ``momentum`` 0.99, a horizon of about 100 steps, because runs here last hundreds of steps, not the
-    papers' million. Under DDP, which broadcasts buffers from rank 0 before each forward by default, they follow
-    rank 0's batches.
+    labeled sets are class-balanced). A ``prior`` (per-image class distributions, e.g. from
+    ``data.label_propagation``) multiplies the prediction before that: a product of two experts that err
+    differently, the network and the label graph. The running statistics are buffers, so they resume with a
+    checkpoint. They use ``momentum`` 0.99, a horizon of about 100 steps, because runs here last hundreds of
+    steps, not the papers' million. Under DDP, which broadcasts buffers from rank 0 before each forward by
+    default, they follow rank 0's batches.
     """
 
     def __init__(
@@ -46,8 +48,11 @@ class PseudoLabeler(nn.Module):
             buffer.lerp_(value, 1.0 - self.momentum)
 
     @torch.no_grad()
-    def forward(self, weak_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, weak_logits: torch.Tensor, prior: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         probs = torch.softmax(weak_logits.float(), dim=1)
+        if prior is not None:
+            probs = probs * prior
+            probs = probs / probs.sum(dim=1, keepdim=True)
         if self.distribution_alignment:
             self._update(self.mean_probs, probs.mean(dim=0))
             probs = align_to_uniform(probs, self.mean_probs)

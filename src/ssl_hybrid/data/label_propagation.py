@@ -1,0 +1,92 @@
+"""Label spreading over the whole training pool in the latent space of a linear-Gaussian image model.
+
+The labels of the few labeled images spread along a k-nearest-neighbour graph (Zhou et al. 2004, "Learning with
+local and global consistency"; used to pseudo-label a pool for deep networks by Iscen et al. 2019). The graph is
+built on whitened principal components of the pixels: up to a per-axis scale, the posterior mean of probabilistic
+PCA (Tipping & Bishop 1999), a generative model of the images with a standard-normal latent. The result is one
+class distribution per image, a prior for the pseudo-labels of the consistency term.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def binomial_blur(images: torch.Tensor) -> torch.Tensor:
+    """Floats in [0, 1] of uint8 images smoothed by a 5x5 binomial kernel, so that images differing by a pixel's
+    shift stay close."""
+    taps = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0])
+    kernel = (taps[:, None] * taps[None, :] / 256.0).expand(images.shape[1], 1, 5, 5)
+    return F.conv2d(images.float() / 255.0, kernel, padding=2, groups=images.shape[1])
+
+
+def whitened_components(images: torch.Tensor, dims: int, blur: bool = False, seed: int = 0) -> torch.Tensor:
+    """(N, dims) principal-component scores of uint8 images (blurred first if ``blur``), each scaled to unit
+    variance."""
+    pixels = (binomial_blur(images) if blur else images.float() / 255.0).flatten(1)
+    pixels -= pixels.mean(dim=0)
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)  # pca_lowrank's random projection
+    _, singular_values, axes = torch.pca_lowrank(pixels, q=dims + 10, center=False, niter=3)
+    torch.random.set_rng_state(generator_state)
+    scores = pixels @ axes[:, :dims]
+    return scores / (singular_values[:dims] / (len(pixels) - 1) ** 0.5)
+
+
+def knn_graph(features: torch.Tensor, neighbours: int, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine similarities ``(N, k)`` and indices ``(N, k)`` of each row's ``k`` nearest other rows."""
+    if not 0 < neighbours < len(features):
+        raise ValueError(f"need 0 < neighbours < {len(features)} images, got {neighbours}")
+    unit = F.normalize(features.float(), dim=1)
+    similarities, indices = [], []
+    for start in range(0, len(unit), chunk):
+        block = unit[start : start + chunk] @ unit.T
+        block[torch.arange(len(block)), torch.arange(start, start + len(block))] = -2.0  # not its own neighbour
+        top = block.topk(neighbours, dim=1)
+        similarities.append(top.values)
+        indices.append(top.indices)
+    return torch.cat(similarities), torch.cat(indices)
+
+
+def spread_labels(
+    similarities: torch.Tensor,
+    indices: torch.Tensor,
+    labeled: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    alpha: float = 0.99,
+    gamma: float = 3.0,
+    iterations: int = 20,
+) -> torch.Tensor:
+    """Zhou et al.'s iteration Z <- alpha * S Z + (1 - alpha) * Y on the symmetrised graph with edge weights
+    ``similarity ** gamma`` and S = D^-1/2 W D^-1/2, from one-hot rows at the ``labeled`` indices. Returns one
+    class distribution per node (uniform where no label reaches)."""
+    n, k = indices.shape
+    rows = torch.arange(n).repeat_interleave(k)
+    weights = similarities.clamp_min(0).pow(gamma).reshape(-1)
+    graph = torch.sparse_coo_tensor(torch.stack([rows, indices.reshape(-1)]), weights, (n, n), check_invariants=True)
+    graph = (graph + graph.t()).coalesce()
+    scale = torch.sparse.sum(graph, dim=1).to_dense().clamp_min(1e-12).rsqrt().unsqueeze(1)
+    seeds = torch.zeros(n, num_classes)
+    seeds[labeled, labels] = 1.0
+    spread = seeds
+    for _ in range(iterations):
+        spread = alpha * scale * torch.sparse.mm(graph, scale * spread) + (1.0 - alpha) * seeds
+    spread = spread.clamp_min(0) + 1e-12
+    return spread / spread.sum(dim=1, keepdim=True)
+
+
+def propagate_labels(
+    images: torch.Tensor,
+    labeled: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    dims: int = 100,
+    neighbours: int = 10,
+    blur: bool = True,
+) -> torch.Tensor:
+    """Class distributions ``(N, num_classes)`` for every image of ``images`` from the labels of the rows
+    ``labeled``."""
+    features = whitened_components(images, dims, blur)
+    return spread_labels(*knn_graph(features, neighbours), labeled, labels, num_classes)

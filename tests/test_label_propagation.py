@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from ssl_hybrid.data import SemiSupervisedDataModule
+from ssl_hybrid.data.label_propagation import knn_graph, propagate_labels, spread_labels
+from ssl_hybrid.data.labels import split_labels
+
+
+def test_labels_spread_along_the_graph_not_by_distance_to_the_nearest_label():
+    # two chains of points, each labeled at one end; a chain's far end lies nearer the other chain's label
+    chain_a = torch.stack([torch.linspace(0, 10, 40), torch.zeros(40)], dim=1)
+    chain_b = torch.stack([torch.linspace(11, 1, 40), torch.full((40,), 1.5)], dim=1)
+    points = torch.cat([chain_a, chain_b]) + torch.tensor([0.0, 20.0])  # away from the origin: cosine ~ distance
+    similarities, indices = knn_graph(points - points.mean(0) + torch.tensor([100.0, 0.0]), 2)
+    labeled, labels = torch.tensor([0, 40]), torch.tensor([0, 1])
+    spread = spread_labels(similarities, indices, labeled, labels, 2)
+    assert torch.allclose(spread.sum(dim=1), torch.ones(80))
+    assert (spread[:40].argmax(1) == 0).all() and (spread[40:].argmax(1) == 1).all()
+
+
+def test_knn_graph_never_links_an_image_to_itself_and_refuses_bad_k():
+    features = torch.randn(50, 8)
+    _, indices = knn_graph(features, 5, chunk=16)
+    assert not (indices == torch.arange(50)[:, None]).any()
+    with pytest.raises(ValueError, match="neighbours"):
+        knn_graph(features, 50)
+
+
+@pytest.mark.parametrize("split_seed", [0, 1])
+def test_propagation_on_real_digits_beats_the_nearest_labeled_image(digits, split_seed):
+    images, labels = digits.train.images, digits.train.labels
+    split = split_labels(labels, labels_per_class=3, val_per_class=0, split_seed=split_seed)
+    spread = propagate_labels(images, split.labeled, labels[split.labeled], 10, dims=30, blur=False)
+    pixels = images.flatten(1).float()
+    nearest_label = labels[split.labeled][torch.cdist(pixels, pixels[split.labeled]).argmin(1)]
+    propagated_acc = (spread.argmax(1) == labels).float().mean().item()
+    nearest_acc = (nearest_label == labels).float().mean().item()
+    assert propagated_acc > nearest_acc + 0.05, (propagated_acc, nearest_acc)
+
+
+def test_unlabeled_batches_carry_their_images_propagated_labels():
+    dm = SemiSupervisedDataModule(
+        "digits", labels_per_class=5, val_per_class=5, batch_size=8, unlabeled_ratio=2,
+        label_propagation={"dims": 20, "neighbours": 10, "blur": False},
+    )  # fmt: skip
+    dm.trainer = SimpleNamespace(world_size=1, global_rank=0)
+    pool = dm.splits.train.images[dm.label_split.unlabeled]
+    prior_of = {bytes(image.numpy().tobytes()): p for image, p in zip(pool, dm.propagated_labels)}
+    batch, *_ = next(iter(dm.train_dataloader()))
+    images, priors = batch["unlabeled"]
+    for image, prior in zip(images, priors):
+        assert torch.equal(prior_of[bytes(image.numpy().tobytes())], prior)
+    batch = dm.on_after_batch_transfer(batch, 0)
+    assert batch["unlabeled"].shape == (16, 1, 8, 8) and torch.equal(batch["unlabeled_prior"], priors)
+    # the labeled images are in the pool too: their own label dominates their prior
+    labeled_images = dm.splits.train.images[dm.label_split.labeled]
+    labeled_labels = dm.splits.train.labels[dm.label_split.labeled]
+    for image, label in zip(labeled_images, labeled_labels):
+        assert prior_of[bytes(image.numpy().tobytes())].argmax().item() == label.item()
