@@ -106,3 +106,17 @@ def test_compare_reads_runs_from_the_wandb_api(monkeypatch, tmp_path, capsys):
     with (tmp_path / CSV_FILE).open() as f:
         (row,) = list(csv.DictReader(f))
     assert row["model.alpha"] == "0.9" and float(row["test/acc_mean"]) == pytest.approx(0.75)
+
+
+def test_runs_with_propagated_labels_form_their_own_series(sweep):
+    for job in (0, 1, 2, 3):
+        summary = read_summary(sweep / str(job))
+        if summary["alpha"] == 0.9:
+            summary["label_propagation"] = "dims=100,neighbours=10,blur=True"
+            (sweep / str(job) / "metrics.json").write_text(json.dumps(summary))
+    assert main([str(sweep)]) == 0
+    with (sweep / CSV_FILE).open() as f:
+        rows = list(csv.DictReader(f))
+    propagated = [r for r in rows if "label_propagation=dims=100,neighbours=10,blur=True" in r["series"]]
+    assert [(r["model.alpha"], r["n"]) for r in propagated] == [("0.9", "2")]
+    assert [r["model.alpha"] for r in rows if r not in propagated] == ["1.0"]
