@@ -1,6 +1,7 @@
 """How good are propagated labels? Spreads each split's labeled images over the unlabeled pool (as
-``data.label_propagation`` does before training) and prints the accuracy of the result against the pool's hidden
-labels, overall and on the most confident half, for several graph spaces.
+``data.label_propagation`` does before training) and prints the accuracy of the result on the validation images
+(added to the graph as unlabeled nodes, so a setting can be chosen by the protocol) and against the pool's hidden
+labels (overall and on its most confident half), for several graph spaces.
 
     python scripts/propagation_accuracy.py                                  # fashion_mnist, splits 0 1 2
     python scripts/propagation_accuracy.py --split-seeds 1 --latent-of logs/alpha_study/s3/grid/1
@@ -31,11 +32,14 @@ def datamodule(data: str, split_seed: int, labels_per_class: int):
     return instantiate(cfg.data, _convert_="all")
 
 
-def score(spread: torch.Tensor, labels: torch.Tensor) -> str:
-    confidence, predicted = spread.max(dim=1)
-    confident = confidence.argsort(descending=True)[: len(labels) // 2]
-    overall = (predicted == labels).float().mean().item()
-    return f"{overall:.4f}  (most confident half {(predicted[confident] == labels[confident]).float().mean().item():.4f})"
+def score(spread: torch.Tensor, num_seeds: int, pool_labels: torch.Tensor, val_labels: torch.Tensor) -> str:
+    """Accuracy on the validation nodes (the last ones) and on the pool, of a spread over seeds + pool + val."""
+    predicted = spread.argmax(dim=1)
+    pool = slice(num_seeds, num_seeds + len(pool_labels))
+    confident = spread[pool].max(dim=1).values.argsort(descending=True)[: len(pool_labels) // 2]
+    val = (predicted[-len(val_labels) :] == val_labels).float().mean().item()
+    on_pool = predicted[pool] == pool_labels
+    return f"val {val:.4f}  pool {on_pool.float().mean().item():.4f} (most confident half {on_pool[confident].float().mean().item():.4f})"
 
 
 def main() -> None:
@@ -51,14 +55,13 @@ def main() -> None:
     for split_seed in args.split_seeds:
         dm = datamodule(args.data, split_seed, args.labels_per_class)
         train, split = dm.splits.train, dm.label_split
-        images = torch.cat([train.images[split.labeled], train.images[split.unlabeled]])
+        images = torch.cat([train.images[split.labeled], train.images[split.unlabeled], train.images[split.val]])
         seeds, seed_labels = torch.arange(len(split.labeled)), train.labels[split.labeled]
-        hidden = train.labels[split.unlabeled]
-        n = len(seeds)
+        hidden = (len(seeds), train.labels[split.unlabeled], train.labels[split.val])
         for dims, blur in itertools.product(args.dims, (False, True)):
             spread = propagate_labels(images, seeds, seed_labels, dm.num_classes, dims, args.neighbours, blur)
             print(f"split {split_seed}  whitened PCA {dims:3d}{' of blurred pixels' if blur else ' of pixels        '}  "
-                  f"pool accuracy {score(spread[n:], hidden)}", flush=True)  # fmt: skip
+                  f"{score(spread, *hidden)}", flush=True)  # fmt: skip
         for run_dir in args.latent_of:
             if json.loads((Path(run_dir) / "labeled_indices.json").read_text())["split_seed"] != split_seed:
                 continue
@@ -66,7 +69,7 @@ def main() -> None:
             with torch.no_grad():
                 latent = torch.cat([module.vae.posterior(module.encode(chunk)).chunk(2, dim=1)[0] for chunk in images.split(2048)])
             spread = spread_labels(*knn_graph(latent, args.neighbours), seeds, seed_labels, dm.num_classes)
-            print(f"split {split_seed}  VAE posterior means of {run_dir}  pool accuracy {score(spread[n:], hidden)}", flush=True)
+            print(f"split {split_seed}  VAE posterior means of {run_dir}  {score(spread, *hidden)}", flush=True)
 
 
 if __name__ == "__main__":

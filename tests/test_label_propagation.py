@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ssl_hybrid.data import SemiSupervisedDataModule
-from ssl_hybrid.data.label_propagation import knn_graph, propagate_labels, spread_labels
+from ssl_hybrid.data.label_propagation import knn_graph, propagate_labels, spread_labels, whitened_components
 from ssl_hybrid.data.labels import split_labels
 
 
@@ -20,6 +20,14 @@ def test_labels_spread_along_the_graph_not_by_distance_to_the_nearest_label():
     spread = spread_labels(similarities, indices, labeled, labels, 2)
     assert torch.allclose(spread.sum(dim=1), torch.ones(80))
     assert (spread[:40].argmax(1) == 0).all() and (spread[40:].argmax(1) == 1).all()
+
+
+@pytest.mark.parametrize("blur", [False, True])
+def test_whitened_components_are_uncorrelated_with_unit_variance(digits, blur):
+    scores = whitened_components(digits.train.images, 10, blur=blur)
+    covariance = scores.T @ scores / (len(scores) - 1)
+    assert scores.shape == (len(digits.train.images), 10)
+    assert torch.allclose(covariance, torch.eye(10), atol=0.05)
 
 
 def test_knn_graph_never_links_an_image_to_itself_and_refuses_bad_k():
