@@ -7,7 +7,11 @@ labels (overall and on its most confident half), for several graph spaces.
     python scripts/propagation_accuracy.py --split-seeds 1 --latent-of logs/alpha_study/s3/grid/1
 
 ``--latent-of RUN_DIR...`` adds, for the split each run used, a graph on the posterior means of its VAE branch
-(``RUN_DIR/checkpoints/best.ckpt``; a run with alpha < 1).
+(``RUN_DIR/checkpoints/best.ckpt``; a run with alpha < 1). ``--ensemble RUN_DIR...`` scores each run's network on
+the test set alone, the propagated labels extended to the test images (each test image takes the distributions of
+its nearest pool images; the graph, fitted without the test set, does not change) alone, and their product:
+
+    python scripts/propagation_accuracy.py --dims 100 --ensemble logs/alpha_study/s4/grid/*/
 The hidden labels are read here only to score the pseudo-labels; training never sees them.
 """
 
@@ -16,14 +20,18 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import time
 from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
-from ssl_hybrid.data.label_propagation import knn_graph, propagate_labels, spread_labels
+from ssl_hybrid.data.label_propagation import WhitenedPCA, extend_labels, knn_graph, propagate_labels, spread_labels
 from ssl_hybrid.models.base import load_module
+
+
+STUDY_SETTING = {"dims": 100, "blur": True}  # data.label_propagation of experiment=alpha_sweep
 
 
 def datamodule(data: str, split_seed: int, labels_per_class: int):
@@ -50,6 +58,7 @@ def main() -> None:
     parser.add_argument("--dims", type=int, nargs="+", default=[50, 100])
     parser.add_argument("--neighbours", type=int, default=10)
     parser.add_argument("--latent-of", nargs="*", default=[], metavar="RUN_DIR")
+    parser.add_argument("--ensemble", nargs="*", default=[], metavar="RUN_DIR")
     args = parser.parse_args()
 
     for split_seed in args.split_seeds:
@@ -59,17 +68,37 @@ def main() -> None:
         seeds, seed_labels = torch.arange(len(split.labeled)), train.labels[split.labeled]
         hidden = (len(seeds), train.labels[split.unlabeled], train.labels[split.val])
         for dims, blur in itertools.product(args.dims, (False, True)):
+            start = time.perf_counter()
             spread = propagate_labels(images, seeds, seed_labels, dm.num_classes, dims, args.neighbours, blur)
             print(f"split {split_seed}  whitened PCA {dims:3d}{' of blurred pixels' if blur else ' of pixels        '}  "
-                  f"{score(spread, *hidden)}", flush=True)  # fmt: skip
-        for run_dir in args.latent_of:
-            if json.loads((Path(run_dir) / "labeled_indices.json").read_text())["split_seed"] != split_seed:
-                continue
+                  f"{score(spread, *hidden)}  {time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
+        for run_dir in runs_of_split(args.latent_of, split_seed):
             module = load_module(Path(run_dir) / "checkpoints" / "best.ckpt")
             with torch.no_grad():
                 latent = torch.cat([module.vae.posterior(module.encode(chunk)).chunk(2, dim=1)[0] for chunk in images.split(2048)])
             spread = spread_labels(*knn_graph(latent, args.neighbours), seeds, seed_labels, dm.num_classes)
             print(f"split {split_seed}  VAE posterior means of {run_dir}  {score(spread, *hidden)}", flush=True)
+        ensemble = runs_of_split(args.ensemble, split_seed)
+        if ensemble:
+            pool = images[: -len(split.val)]  # the graph data.label_propagation builds: labeled + unlabeled pool
+            pca = WhitenedPCA.fit(pool, **STUDY_SETTING)
+            features = pca(pool)
+            spread = spread_labels(*knn_graph(features, args.neighbours), seeds, seed_labels, dm.num_classes)
+            test = dm.splits.test
+            propagated = extend_labels(pca(test.images), features, spread, args.neighbours)
+            for run_dir in ensemble:
+                module = load_module(Path(run_dir) / "checkpoints" / "best.ckpt")
+                with torch.no_grad():
+                    network = torch.cat([module(chunk).softmax(dim=1) for chunk in test.images.split(2048)])
+                accuracy = {
+                    name: (probs.argmax(dim=1) == test.labels).float().mean().item()
+                    for name, probs in (("network", network), ("propagated", propagated), ("product", network * propagated))
+                }
+                print(f"split {split_seed}  {run_dir}  test accuracy: " + "  ".join(f"{k} {v:.4f}" for k, v in accuracy.items()), flush=True)
+
+
+def runs_of_split(run_dirs: list[str], split_seed: int) -> list[str]:
+    return [d for d in run_dirs if json.loads((Path(d) / "labeled_indices.json").read_text())["split_seed"] == split_seed]
 
 
 if __name__ == "__main__":

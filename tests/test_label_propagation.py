@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ssl_hybrid.data import SemiSupervisedDataModule
-from ssl_hybrid.data.label_propagation import knn_graph, propagate_labels, spread_labels, whitened_components
+from ssl_hybrid.data.label_propagation import WhitenedPCA, extend_labels, knn_graph, propagate_labels, spread_labels, whitened_components
 from ssl_hybrid.data.labels import split_labels
 
 
@@ -69,3 +69,17 @@ def test_unlabeled_batches_carry_their_images_propagated_labels():
     labeled_labels = dm.splits.train.labels[dm.label_split.labeled]
     for image, label in zip(labeled_images, labeled_labels):
         assert prior_of[bytes(image.numpy().tobytes())].argmax().item() == label.item()
+
+
+def test_propagated_labels_extend_to_unseen_digits(digits):
+    train, test = digits.train, digits.test
+    split = split_labels(train.labels, labels_per_class=3, val_per_class=0, split_seed=0)
+    pca = WhitenedPCA.fit(train.images, 30)
+    features = pca(train.images)
+    spread = spread_labels(*knn_graph(features, 10), split.labeled, train.labels[split.labeled], 10)
+    extended = extend_labels(pca(test.images), features, spread, 10)
+    assert extended.shape == (len(test.labels), 10) and torch.allclose(extended.sum(dim=1), torch.ones(len(test.labels)))
+    pixels = train.images[split.labeled].flatten(1).float()
+    nearest_label = train.labels[split.labeled][torch.cdist(test.images.flatten(1).float(), pixels).argmin(1)]
+    extended_acc = (extended.argmax(1) == test.labels).float().mean().item()
+    assert extended_acc > (nearest_label == test.labels).float().mean().item() + 0.05

@@ -9,6 +9,8 @@ class distribution per image, a prior for the pseudo-labels of the consistency t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -21,17 +23,37 @@ def binomial_blur(images: torch.Tensor) -> torch.Tensor:
     return F.conv2d(images.float() / 255.0, kernel, padding=2, groups=images.shape[1])
 
 
-def whitened_components(images: torch.Tensor, dims: int, blur: bool = False, seed: int = 0) -> torch.Tensor:
-    """(N, dims) principal-component scores of uint8 images (blurred first if ``blur``), each scaled to unit
-    variance."""
-    pixels = (binomial_blur(images) if blur else images.float() / 255.0).flatten(1)
-    pixels -= pixels.mean(dim=0)
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)  # pca_lowrank's random projection
-    _, singular_values, axes = torch.pca_lowrank(pixels, q=dims + 10, center=False, niter=3)
-    torch.random.set_rng_state(generator_state)
-    scores = pixels @ axes[:, :dims]
-    return scores / (singular_values[:dims] / (len(pixels) - 1) ** 0.5)
+@dataclass(frozen=True)
+class WhitenedPCA:
+    """Principal-component scores of uint8 images (blurred first if ``blur``), each scaled to unit variance over
+    the images it was fitted on."""
+
+    mean: torch.Tensor
+    axes: torch.Tensor
+    scale: torch.Tensor
+    blur: bool
+
+    @classmethod
+    def fit(cls, images: torch.Tensor, dims: int, blur: bool = False, seed: int = 0) -> WhitenedPCA:
+        pixels = _pixels(images, blur)
+        mean = pixels.mean(dim=0)
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)  # pca_lowrank's random projection
+        _, singular_values, axes = torch.pca_lowrank(pixels - mean, q=dims + 10, center=False, niter=3)
+        torch.random.set_rng_state(generator_state)
+        return cls(mean, axes[:, :dims], singular_values[:dims] / (len(pixels) - 1) ** 0.5, blur)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return (_pixels(images, self.blur) - self.mean) @ self.axes / self.scale
+
+
+def _pixels(images: torch.Tensor, blur: bool) -> torch.Tensor:
+    return (binomial_blur(images) if blur else images.float() / 255.0).flatten(1)
+
+
+def whitened_components(images: torch.Tensor, dims: int, blur: bool = False) -> torch.Tensor:
+    """(N, dims) whitened principal-component scores of the images the components are fitted on."""
+    return WhitenedPCA.fit(images, dims, blur)(images)
 
 
 def knn_graph(features: torch.Tensor, neighbours: int, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,3 +112,19 @@ def propagate_labels(
     ``labeled``."""
     features = whitened_components(images, dims, blur)
     return spread_labels(*knn_graph(features, neighbours), labeled, labels, num_classes)
+
+
+def extend_labels(
+    queries: torch.Tensor, graph_features: torch.Tensor, spread: torch.Tensor, neighbours: int = 10, gamma: float = 3.0
+) -> torch.Tensor:
+    """Class distributions for new images (``queries``, features in the graph's space) from the spread
+    distributions of their ``neighbours`` nearest graph nodes, weighted by ``similarity ** gamma`` as the edges
+    were (the inductive extension of Zhou et al.'s spreading). The graph does not change."""
+    unit_graph = F.normalize(graph_features.float(), dim=1)
+    distributions = []
+    for chunk in F.normalize(queries.float(), dim=1).split(2048):
+        top = (chunk @ unit_graph.T).topk(neighbours, dim=1)
+        weights = top.values.clamp_min(0).pow(gamma).unsqueeze(2) + 1e-12
+        mixed = (weights * spread[top.indices]).sum(dim=1)
+        distributions.append(mixed / mixed.sum(dim=1, keepdim=True))
+    return torch.cat(distributions)
