@@ -64,6 +64,8 @@ def main() -> None:
     for split_seed in args.split_seeds:
         dm = datamodule(args.data, split_seed, args.labels_per_class)
         train, split = dm.splits.train, dm.label_split
+        if len(split.val) == 0:
+            parser.error(f"data={args.data} has its own validation split; this script needs validation images from the pool")
         images = torch.cat([train.images[split.labeled], train.images[split.unlabeled], train.images[split.val]])
         seeds, seed_labels = torch.arange(len(split.labeled)), train.labels[split.labeled]
         hidden = (len(seeds), train.labels[split.unlabeled], train.labels[split.val])
@@ -80,7 +82,7 @@ def main() -> None:
             print(f"split {split_seed}  VAE posterior means of {run_dir}  {score(spread, *hidden)}", flush=True)
         ensemble = runs_of_split(args.ensemble, split_seed)
         if ensemble:
-            pool = images[: -len(split.val)]  # the graph data.label_propagation builds: labeled + unlabeled pool
+            pool = images[: len(seeds) + len(split.unlabeled)]  # the graph data.label_propagation builds
             pca = WhitenedPCA.fit(pool, **STUDY_SETTING)
             features = pca(pool)
             spread = spread_labels(*knn_graph(features, args.neighbours), seeds, seed_labels, dm.num_classes)

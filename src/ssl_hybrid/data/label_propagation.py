@@ -56,19 +56,28 @@ def whitened_components(images: torch.Tensor, dims: int, blur: bool = False) -> 
     return WhitenedPCA.fit(images, dims, blur)(images)
 
 
-def knn_graph(features: torch.Tensor, neighbours: int, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cosine similarities ``(N, k)`` and indices ``(N, k)`` of each row's ``k`` nearest other rows."""
-    if not 0 < neighbours < len(features):
-        raise ValueError(f"need 0 < neighbours < {len(features)} images, got {neighbours}")
-    unit = F.normalize(features.float(), dim=1)
+def nearest(
+    queries: torch.Tensor, keys: torch.Tensor, neighbours: int, exclude_self: bool = False, chunk: int = 2048
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine similarities ``(Q, k)`` and indices ``(Q, k)`` of each query's ``k`` nearest keys (with
+    ``exclude_self``, queries are the keys and none is its own neighbour)."""
+    unit_keys = F.normalize(keys.float(), dim=1)
     similarities, indices = [], []
-    for start in range(0, len(unit), chunk):
-        block = unit[start : start + chunk] @ unit.T
-        block[torch.arange(len(block)), torch.arange(start, start + len(block))] = -2.0  # not its own neighbour
+    for start, block in zip(range(0, len(queries), chunk), F.normalize(queries.float(), dim=1).split(chunk)):
+        block = block @ unit_keys.T
+        if exclude_self:
+            block[torch.arange(len(block)), torch.arange(start, start + len(block))] = -2.0
         top = block.topk(neighbours, dim=1)
         similarities.append(top.values)
         indices.append(top.indices)
     return torch.cat(similarities), torch.cat(indices)
+
+
+def knn_graph(features: torch.Tensor, neighbours: int, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine similarities ``(N, k)`` and indices ``(N, k)`` of each row's ``k`` nearest other rows."""
+    if not 0 < neighbours < len(features):
+        raise ValueError(f"need 0 < neighbours < {len(features)} images, got {neighbours}")
+    return nearest(features, features, neighbours, exclude_self=True, chunk=chunk)
 
 
 def spread_labels(
@@ -120,11 +129,7 @@ def extend_labels(
     """Class distributions for new images (``queries``, features in the graph's space) from the spread
     distributions of their ``neighbours`` nearest graph nodes, weighted by ``similarity ** gamma`` as the edges
     were (the inductive extension of Zhou et al.'s spreading). The graph does not change."""
-    unit_graph = F.normalize(graph_features.float(), dim=1)
-    distributions = []
-    for chunk in F.normalize(queries.float(), dim=1).split(2048):
-        top = (chunk @ unit_graph.T).topk(neighbours, dim=1)
-        weights = top.values.clamp_min(0).pow(gamma).unsqueeze(2) + 1e-12
-        mixed = (weights * spread[top.indices]).sum(dim=1)
-        distributions.append(mixed / mixed.sum(dim=1, keepdim=True))
-    return torch.cat(distributions)
+    similarities, indices = nearest(queries, graph_features, neighbours)
+    weights = similarities.clamp_min(0).pow(gamma).unsqueeze(2) + 1e-12
+    mixed = (weights * spread[indices]).sum(dim=1)
+    return mixed / mixed.sum(dim=1, keepdim=True)
