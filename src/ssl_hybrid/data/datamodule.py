@@ -62,7 +62,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         eval_batch_size: int = 512,
         num_workers: int = 0,
         source_options: dict[str, Any] | None = None,
-        label_propagation: dict[str, int] | None = None,
+        label_propagation: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if dataset not in SOURCES:
