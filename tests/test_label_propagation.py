@@ -30,6 +30,11 @@ def test_whitened_components_are_uncorrelated_with_unit_variance(digits, blur):
     assert torch.allclose(covariance, torch.eye(10), atol=0.05)
 
 
+def test_more_components_than_pixels_are_refused(digits):
+    with pytest.raises(ValueError, match="dims must lie in"):
+        WhitenedPCA.fit(digits.train.images, 100)
+
+
 def test_knn_graph_never_links_an_image_to_itself_and_refuses_bad_k():
     features = torch.randn(50, 8)
     _, indices = knn_graph(features, 5, chunk=16)

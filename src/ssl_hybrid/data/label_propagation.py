@@ -36,6 +36,8 @@ class WhitenedPCA:
     @classmethod
     def fit(cls, images: torch.Tensor, dims: int, blur: bool = False, seed: int = 0) -> WhitenedPCA:
         pixels = _pixels(images, blur)
+        if not 0 < dims <= min(pixels.shape) - 10:
+            raise ValueError(f"label propagation: dims must lie in [1, {min(pixels.shape) - 10}] for {tuple(images.shape)} images, got {dims}")
         mean = pixels.mean(dim=0)
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(seed)  # pca_lowrank's random projection
