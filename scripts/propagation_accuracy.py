@@ -12,6 +12,7 @@ the test set alone, the propagated labels extended to the test images (each test
 its nearest pool images; the graph, fitted without the test set, does not change) alone, and their product:
 
     python scripts/propagation_accuracy.py --dims 100 --ensemble logs/alpha_study/s4/grid/*/
+
 The hidden labels are read here only to score the pseudo-labels; training never sees them.
 """
 

@@ -82,6 +82,11 @@ def knn_graph(features: torch.Tensor, neighbours: int, chunk: int = 2048) -> tup
     return nearest(features, features, neighbours, exclude_self=True, chunk=chunk)
 
 
+def edge_weights(similarities: torch.Tensor, gamma: float) -> torch.Tensor:
+    """``similarity ** gamma``, negative similarities cut to 0: the graph's edges and the extension's votes."""
+    return similarities.clamp_min(0).pow(gamma)
+
+
 def spread_labels(
     similarities: torch.Tensor,
     indices: torch.Tensor,
@@ -97,7 +102,7 @@ def spread_labels(
     class distribution per node (uniform where no label reaches)."""
     n, k = indices.shape
     rows = torch.arange(n).repeat_interleave(k)
-    weights = similarities.clamp_min(0).pow(gamma).reshape(-1)
+    weights = edge_weights(similarities, gamma).reshape(-1)
     graph = torch.sparse_coo_tensor(torch.stack([rows, indices.reshape(-1)]), weights, (n, n), check_invariants=True)
     graph = (graph + graph.t()).coalesce()
     scale = torch.sparse.sum(graph, dim=1).to_dense().clamp_min(1e-12).rsqrt().unsqueeze(1)
@@ -132,6 +137,6 @@ def extend_labels(
     distributions of their ``neighbours`` nearest graph nodes, weighted by ``similarity ** gamma`` as the edges
     were (the inductive extension of Zhou et al.'s spreading). The graph does not change."""
     similarities, indices = nearest(queries, graph_features, neighbours)
-    weights = similarities.clamp_min(0).pow(gamma).unsqueeze(2) + 1e-12
+    weights = edge_weights(similarities, gamma).unsqueeze(2) + 1e-12
     mixed = (weights * spread[indices]).sum(dim=1)
     return mixed / mixed.sum(dim=1, keepdim=True)
