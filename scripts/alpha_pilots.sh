@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-seed pilots behind the alpha study's recipe: split seed 0, alpha 1 (the discriminative end, so no
 # generative branch), 800 steps, each a single change on top of experiment=alpha_sweep without its propagated
-# labels (the pilots chose the recipe before those were added; the last pilot adds them). Prints test/acc per pilot.
+# labels (the pilots chose the recipe before those were added; the last pilot adds them), each scored by its head.
+# Prints test/acc per pilot.
 # Usage: scripts/alpha_pilots.sh OUT_DIR [PILOT...]   (default: every pilot; the names are the case labels below)
 set -euo pipefail
 out=${1:?usage: scripts/alpha_pilots.sh OUT_DIR [PILOT...]}
@@ -11,7 +12,7 @@ pilots=("$@")
 # labels MASK ALIGN [OVERRIDE...]: how the pseudo-labels are made, plus the pilot's other changes
 labels() { args=(model.consistency_mask="$1" model.distribution_alignment="$2" "${@:3}"); }
 for pilot in "${pilots[@]}"; do
-    propagation=(data.label_propagation=null)
+    propagation=(data.label_propagation=null model.classify_with=head)
     case $pilot in
         supervised) args=(model.consistency_weight=0) ;;
         fixmatch) labels threshold false ;;
@@ -23,7 +24,7 @@ for pilot in "${pilots[@]}"; do
         soft_da_ema) labels soft true +callbacks.ema._target_=pytorch_lightning.callbacks.EMAWeightAveraging +callbacks.ema.decay=0.99 ;;
         soft_da_weight2) labels soft true model.consistency_weight=2 ;;
         soft_da_width32) labels soft true model.backbone.width=32 ;;
-        soft_da_propagated) labels soft true; propagation=() ;;
+        soft_da_propagated) labels soft true; propagation=(model.classify_with=head) ;;
         *) echo "unknown pilot: $pilot" >&2; exit 2 ;;
     esac
     ssl-hybrid-train experiment=alpha_sweep data.split_seed=0 model.alpha=1.0 callbacks.progress_bar=null \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole alpha study on Fashion-MNIST (10 labels per class, 3 split seeds), then the comparison:
 #   1. the alpha grid with the consistency term (experiment=alpha_sweep),
-#   2. the supervised-only baseline (alpha = 1, no unlabeled term: no consistency term, no propagated labels),
+#   2. the supervised-only baseline (alpha = 1, no unlabeled term: no consistency term, no propagated labels, no
+#      label graph: the head classifies),
 #   3. the "generative first, then discriminative" schedule (alpha ramped from 0 to 0.95 over 200 steps).
 # Usage: scripts/alpha_study.sh [OUT_DIR] [extra overrides...]
 set -euo pipefail
@@ -11,7 +12,7 @@ group=$(basename "$out")
 train() { ssl-hybrid-train -m experiment=alpha_sweep "logger.wandb.group=alpha_study_$group" callbacks.progress_bar=null "$@"; }
 start=$(date +%s)
 train hydra.sweep.dir="$out/grid" "$@"
-train hydra.sweep.dir="$out/supervised" model.alpha=1.0 model.consistency_weight=0 data.label_propagation=null "$@"
+train hydra.sweep.dir="$out/supervised" model.alpha=1.0 model.consistency_weight=0 data.label_propagation=null model.classify_with=head "$@"
 train hydra.sweep.dir="$out/schedule" model.alpha=0.95 'model.alpha_schedule={ramp_steps:200}' "$@"
 echo "alpha study: $(( $(date +%s) - start )) s wall"
 ssl-hybrid-compare "$out/grid" "$out/supervised" "$out/schedule" --out "$out"

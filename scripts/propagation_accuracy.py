@@ -7,7 +7,9 @@ labels (overall and on its most confident half), for several graph spaces.
     python scripts/propagation_accuracy.py --split-seeds 1 --latent-of logs/alpha_study/s3/grid/1
 
 ``--latent-of RUN_DIR...`` adds, for the split each run used, a graph on the posterior means of its VAE branch
-(``RUN_DIR/checkpoints/best.ckpt``; a run with alpha < 1). ``--ensemble RUN_DIR...`` scores each run's network on
+(``RUN_DIR/checkpoints/best.ckpt``; a run with alpha < 1), and ``--features-of RUN_DIR...`` graphs on its
+encoder's features alone and on them with the PCA (``model.classify_with=graph``'s graph, which extends to the
+validation images as the model would classify them). ``--ensemble RUN_DIR...`` scores each run's network on
 the test set alone, the propagated labels extended to the test images (each test image takes the distributions of
 its nearest pool images; the graph, fitted without the test set, does not change) alone, and their product:
 
@@ -30,6 +32,7 @@ from hydra.utils import instantiate
 
 from ssl_hybrid.data.label_propagation import WhitenedPCA, extend_labels, knn_graph, propagate_labels, spread_labels
 from ssl_hybrid.models.base import load_module
+from ssl_hybrid.models.label_graph import LabelGraph
 
 
 STUDY_SETTING = {"dims": 100, "blur": True}  # data.label_propagation of experiment=alpha_sweep
@@ -59,6 +62,7 @@ def main() -> None:
     parser.add_argument("--dims", type=int, nargs="+", default=[50, 100])
     parser.add_argument("--neighbours", type=int, default=10)
     parser.add_argument("--latent-of", nargs="*", default=[], metavar="RUN_DIR")
+    parser.add_argument("--features-of", nargs="*", default=[], metavar="RUN_DIR")
     parser.add_argument("--ensemble", nargs="*", default=[], metavar="RUN_DIR")
     args = parser.parse_args()
 
@@ -81,6 +85,20 @@ def main() -> None:
                 latent = torch.cat([module.vae.posterior(module.encode(chunk)).chunk(2, dim=1)[0] for chunk in images.split(2048)])
             spread = spread_labels(*knn_graph(latent, args.neighbours), seeds, seed_labels, dm.num_classes)
             print(f"split {split_seed}  VAE posterior means of {run_dir}  {score(spread, *hidden)}", flush=True)
+        for run_dir in runs_of_split(args.features_of, split_seed):
+            module = load_module(Path(run_dir) / "checkpoints" / "best.ckpt")
+            with torch.no_grad():
+                encoded = torch.cat([module.encode(chunk) for chunk in images.split(2048)])
+            spread = spread_labels(*knn_graph(encoded, args.neighbours), seeds, seed_labels, dm.num_classes)
+            print(f"split {split_seed}  encoder features of {run_dir}  {score(spread, *hidden)}", flush=True)
+            pool = images[: len(seeds) + len(split.unlabeled)]
+            graph = LabelGraph()
+            graph.fit(WhitenedPCA.fit(pool, **STUDY_SETTING), args.neighbours, pool, encoded[: len(pool)], seeds, seed_labels, dm.num_classes)
+            val_images, val_labels = images[len(pool) :], hidden[2]
+            val = (graph(val_images, encoded[len(pool) :]).argmax(dim=1) == val_labels).float().mean().item()
+            on_pool = (graph.node_labels[len(seeds) :].argmax(dim=1) == hidden[1]).float().mean().item()
+            print(f"split {split_seed}  encoder features and whitened PCA {STUDY_SETTING['dims']} of blurred pixels "
+                  f"(classify_with=graph) of {run_dir}  val {val:.4f}  pool {on_pool:.4f}", flush=True)  # fmt: skip
         ensemble = runs_of_split(args.ensemble, split_seed)
         if ensemble:
             pool = images[: len(seeds) + len(split.unlabeled)]  # the graph data.label_propagation builds

@@ -13,7 +13,7 @@ from pytorch_lightning.utilities import CombinedLoader
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
-from ssl_hybrid.data.label_propagation import propagate_labels
+from ssl_hybrid.data.label_propagation import GraphNodes, WhitenedPCA, knn_graph, spread_labels
 from ssl_hybrid.data.labels import LabelSplit, split_labels
 from ssl_hybrid.data.sampling import CyclingSampler
 from ssl_hybrid.data.sources import SOURCES, DatasetSplits, LabeledImages
@@ -134,13 +134,23 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         return pool if extra is None else torch.cat([pool, extra])
 
     @cached_property
-    def propagated_labels(self) -> torch.Tensor:
-        """Class distributions for the unlabeled pool, spread from the labeled images (``label_propagation``)."""
+    def graph_nodes(self) -> GraphNodes:
+        """The labeled images, then the unlabeled pool, and the PCA fitted on them (``label_propagation``)."""
+        if self.label_propagation is None:
+            raise ValueError("a label graph over the pool needs data.label_propagation ({dims, neighbours, blur})")
         train, labeled = self.splits.train, self.label_split.labeled
         images = torch.cat([train.images[labeled], self._unlabeled_images()])
-        seeds = torch.arange(len(labeled))
-        spread = propagate_labels(images, seeds, train.labels[labeled], self.num_classes, **self.label_propagation)
-        return spread[len(labeled) :]
+        settings = self.label_propagation
+        pca = WhitenedPCA.fit(images, settings["dims"], settings["blur"])
+        return GraphNodes(images, train.labels[labeled], pca, settings["neighbours"])
+
+    @cached_property
+    def propagated_labels(self) -> torch.Tensor:
+        """Class distributions for the unlabeled pool, spread from the labeled images (``label_propagation``)."""
+        nodes = self.graph_nodes
+        seeds = torch.arange(len(nodes.labels))
+        graph = knn_graph(nodes.pca(nodes.images), nodes.neighbours)
+        return spread_labels(*graph, seeds, nodes.labels, self.num_classes)[len(seeds) :]
 
     def _distributed(self) -> tuple[int, int]:
         trainer = self.trainer

@@ -49,6 +49,17 @@ class WhitenedPCA:
         return (_pixels(images, self.blur) - self.mean) @ self.axes / self.scale
 
 
+@dataclass(frozen=True)
+class GraphNodes:
+    """The images a label graph is built on, the labels of its first ``len(labels)`` nodes, the PCA fitted on
+    the images and the graph's number of neighbours."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    pca: WhitenedPCA
+    neighbours: int
+
+
 def _pixels(images: torch.Tensor, blur: bool) -> torch.Tensor:
     return (binomial_blur(images) if blur else images.float() / 255.0).flatten(1)
 

@@ -1,6 +1,7 @@
 """What every ssl-hybrid LightningModule shares: a timm encoder (``self.backbone``) with a classifier head,
-input normalisation, accuracy and ELBO logging, evaluation with the head or a generative classifier, and the
-optimizer. Subclasses define the objective (``training_step``) and their generative branch (``self.vae``)."""
+input normalisation, accuracy and ELBO logging, evaluation with the head, a generative classifier or a label
+graph over the training pool, and the optimizer. Subclasses define the objective (``training_step``) and their
+generative branch (``self.vae``)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,15 @@ from torch import nn
 from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from ssl_hybrid.data.label_propagation import GraphNodes
+from ssl_hybrid.models.label_graph import LabelGraph
 from ssl_hybrid.models.vae import VAEBranch
 from ssl_hybrid.objectives import bits_per_dim
 
 DEFAULT_BACKBONE = {"name": "ssl_cnn_small", "pretrained": False}
 DEFAULT_OPTIMIZER = {"name": "adamw", "lr": 2e-3, "weight_decay": 5e-4, "layer_decay": None}
 DEFAULT_SCHEDULER = {"warmup_steps": 50}
-CLASSIFY_WITH = ("head", "generative")
+CLASSIFY_WITH = ("head", "generative", "graph")
 MODULE_CLASS_KEY = "ssl_hybrid_module"  # "module:Class" of the LightningModule, stored in every checkpoint
 
 
@@ -82,6 +85,7 @@ class SemiSupervisedModule(pl.LightningModule):
         self.backbone = create_backbone(channels, **{**DEFAULT_BACKBONE, **(backbone or {})})
         self.classifier = nn.Linear(self.backbone.num_features, num_classes)
         self.vae: VAEBranch | None = None
+        self.label_graph = LabelGraph() if classify_with == "graph" else None
         mean, std = (torch.tensor(self.backbone.pretrained_cfg[k], dtype=torch.float32) for k in ("mean", "std"))
         if len(mean) != channels:  # e.g. an RGB-pretrained backbone on grayscale: one channel at the average
             mean, std = mean.mean().repeat(channels), std.mean().repeat(channels)
@@ -112,10 +116,39 @@ class SemiSupervisedModule(pl.LightningModule):
         return self.encode(images)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Class logits for uint8 images, from the head or the generative classifier (``classify_with``)."""
+        """Class logits for uint8 images, from the head, the generative classifier or the label graph
+        (``classify_with``)."""
         if self.classify_with == "generative":
             return self.generative_logits(self.encode_generative(images), images)
-        return self.classifier(self.encode(images))
+        features = self.encode(images)
+        return self.consult_label_graph(self.classifier(features), features, images)
+
+    def consult_label_graph(self, logits: torch.Tensor, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """The label graph's log-probabilities once it is fitted (at test time, on the tested weights), else the
+        head's ``logits`` (training and validation)."""
+        if self.label_graph is None or not self.label_graph.fitted:
+            return logits
+        return self.label_graph(images, features).log()
+
+    @torch.no_grad()
+    def fit_label_graph(self, nodes: GraphNodes, chunk: int = 2048) -> None:
+        """Spreads the labels over ``nodes`` on a graph of this encoder's features and the nodes' PCA."""
+        encoded = torch.cat([self.encode(images.to(self.device)) for images in nodes.images.split(chunk)])
+        seeds = torch.arange(len(nodes.labels))
+        self.label_graph.fit(nodes.pca, nodes.neighbours, nodes.images, encoded, seeds, nodes.labels, self.num_classes)
+
+    def setup(self, stage: str) -> None:
+        # before training, not after it: the graph is built at test time from the datamodule's propagation setting
+        if self.label_graph is not None and getattr(self.trainer.datamodule, "label_propagation", None) is None:
+            raise ValueError("model.classify_with=graph needs a datamodule with data.label_propagation ({dims, neighbours, blur})")
+
+    def on_test_start(self) -> None:
+        if self.label_graph is not None:
+            self.fit_label_graph(self.trainer.datamodule.graph_nodes)
+
+    def on_test_end(self) -> None:
+        if self.label_graph is not None and self.trainer.ckpt_path:
+            self.trainer.save_checkpoint(self.trainer.ckpt_path)  # with the graph, so load_module predicts as tested
 
     def generative_logits(self, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         """log p(y) + ELBO(x, y) per class: a generative classifier, for class-conditional models."""
@@ -183,6 +216,10 @@ class SemiSupervisedModule(pl.LightningModule):
             self.log_elbo(stage, nll, kl, len(images))
         if self.classify_with == "generative":
             logits = generative_logits if generative_logits is not None else self.generative_logits(features, images)
+        if self.label_graph is not None and self.label_graph.fitted:
+            head_correct = (logits.argmax(dim=1) == labels).float().mean()
+            self.log(f"{stage}/acc_head", head_correct, batch_size=len(images), sync_dist=True)
+            logits = self.consult_label_graph(logits, features, images)
         accuracy(logits, labels)
         self.log(f"{stage}/ce", F.cross_entropy(logits, labels), batch_size=len(images), sync_dist=True)
         self.log(f"{stage}/acc", accuracy, prog_bar=True, batch_size=len(images))
