@@ -96,6 +96,7 @@ def test_alpha_sweep_trains_on_weak_and_strong_views_of_real_fashion_mnist(train
     summary = train(cfg)
     assert summary["status"] == "completed" and summary["alpha"] == 0.9
     assert summary["label_propagation"] == "dims=100,neighbours=10,blur=True"
+    assert summary["classify_with"] == "graph" and 0.0 <= summary["test/acc_head"] <= 1.0  # tested by the label graph
     (metrics_csv,) = (tmp_path / "run").rglob("metrics.csv")
     header = metrics_csv.read_text().splitlines()[0].split(",")
     assert {"train/consistency", "train/mask_rate", "train/nelbo_bpd"} <= set(header)  # the Trainer made both views

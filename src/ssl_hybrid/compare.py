@@ -26,7 +26,7 @@ from ssl_hybrid.run_summary import SUMMARY_FILE
 
 CSV_FILE, PLOT_FILE = "alpha_curve.csv", "alpha_curve.png"
 NELBO = "test/nelbo_bpd"
-SERIES_KEYS = ("objective", "consistency_weight", "label_propagation", "alpha_schedule")
+SERIES_KEYS = ("objective", "consistency_weight", "label_propagation", "classify_with", "alpha_schedule")
 
 
 @dataclass

@@ -47,6 +47,7 @@ def run_facts(cfg: DictConfig) -> dict[str, Any]:
         "teacher_ema": cfg.model.get("teacher_ema"),
         "alpha_schedule": _describe_mapping(cfg.model.get("alpha_schedule")),
         "label_propagation": _describe_mapping(cfg.data.get("label_propagation")),
+        "classify_with": cfg.model.get("classify_with"),
         "output_dir": cfg.paths.output_dir,
     }
 
