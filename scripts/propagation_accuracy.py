@@ -30,7 +30,7 @@ import torch
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
-from ssl_hybrid.data.label_propagation import WhitenedPCA, extend_labels, knn_graph, propagate_labels, spread_labels
+from ssl_hybrid.label_propagation import WhitenedPCA, extend_labels, knn_graph, propagate_labels, spread_labels
 from ssl_hybrid.models.base import load_module
 from ssl_hybrid.models.label_graph import LabelGraph
 

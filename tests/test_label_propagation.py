@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ssl_hybrid.data import SemiSupervisedDataModule
-from ssl_hybrid.data.label_propagation import WhitenedPCA, extend_labels, knn_graph, propagate_labels, spread_labels, whitened_components
+from ssl_hybrid.label_propagation import WhitenedPCA, extend_labels, knn_graph, propagate_labels, spread_labels, whitened_components
 from ssl_hybrid.data.labels import split_labels
 
 

@@ -13,7 +13,7 @@ from pytorch_lightning.utilities import CombinedLoader
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
-from ssl_hybrid.data.label_propagation import GraphNodes, WhitenedPCA, knn_graph, spread_labels
+from ssl_hybrid.label_propagation import GraphNodes, WhitenedPCA, knn_graph, spread_labels
 from ssl_hybrid.data.labels import LabelSplit, split_labels
 from ssl_hybrid.data.sampling import CyclingSampler
 from ssl_hybrid.data.sources import SOURCES, DatasetSplits, LabeledImages
@@ -32,7 +32,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     ``round(unlabeled_ratio * batch_size)`` unlabeled uint8 images; an epoch is one pass over the unlabeled pool
     (over the labeled set when ``unlabeled_ratio`` is 0). With ``strong_transforms`` the unlabeled entry is a pair
     ``[weak, strong]`` of views (FixMatch's weak and strong augmentation). With ``label_propagation``
-    (``{dims, neighbours, blur}``, see ``ssl_hybrid.data.label_propagation``) the labels are first spread over the
+    (``{dims, neighbours, blur}``, see ``ssl_hybrid.label_propagation``) the labels are first spread over the
     pool, and ``"unlabeled_prior"`` holds each unlabeled image's class distribution. Validation and test batches
     are ``(x, y)``.
 

@@ -21,7 +21,7 @@ from torch import nn
 from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from ssl_hybrid.data.label_propagation import GraphNodes
+from ssl_hybrid.label_propagation import GraphNodes
 from ssl_hybrid.models.label_graph import LabelGraph
 from ssl_hybrid.models.vae import VAEBranch
 from ssl_hybrid.objectives import bits_per_dim

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_hybrid.data.label_propagation import WhitenedPCA, extend_labels, knn_graph, spread_labels
+from ssl_hybrid.label_propagation import WhitenedPCA, extend_labels, knn_graph, spread_labels
 
 
 class LabelGraph(nn.Module):
