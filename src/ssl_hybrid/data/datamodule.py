@@ -13,10 +13,10 @@ from pytorch_lightning.utilities import CombinedLoader
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
-from ssl_hybrid.label_propagation import GraphNodes, WhitenedPCA, knn_graph, spread_labels
 from ssl_hybrid.data.labels import LabelSplit, split_labels
 from ssl_hybrid.data.sampling import CyclingSampler
 from ssl_hybrid.data.sources import SOURCES, DatasetSplits, LabeledImages
+from ssl_hybrid.label_propagation import GraphNodes, WhitenedPCA, knn_graph, spread_labels
 
 
 def apply_to_uint8(transform: Callable | None, images: torch.Tensor) -> torch.Tensor:

@@ -75,7 +75,7 @@ class LabelGraph(nn.Module):
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         # A fitted graph's buffers are sized by the pool; an unfitted module's are empty.
-        for name, buffer in self.named_buffers(recurse=False):
+        for name in list(self._buffers):
             if prefix + name in state_dict:
                 setattr(self, name, torch.empty_like(state_dict[prefix + name]))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
