@@ -30,6 +30,9 @@ def test_a_graph_run_predicts_after_loading_as_it_was_tested(train_cfg, tmp_path
     with torch.no_grad():
         head = model.classifier(model.encode(digits.test.images))
     assert (head.argmax(1) == digits.test.labels).float().mean().item() == pytest.approx(summary["test/acc_head"], abs=1e-6)
+    # training on from the tested checkpoint validates with the head again until the next test
+    model.on_fit_start()
+    assert not graph.fitted and torch.equal(model(digits.test.images), head)
 
 
 def test_a_graph_without_label_propagation_settings_is_refused():

@@ -142,6 +142,11 @@ class SemiSupervisedModule(pl.LightningModule):
         if self.label_graph is not None and getattr(self.trainer.datamodule, "label_propagation", None) is None:
             raise ValueError("model.classify_with=graph needs a datamodule with data.label_propagation ({dims, neighbours, blur})")
 
+    def on_fit_start(self) -> None:
+        # training from a tested checkpoint: its graph belongs to those weights and must not score validation
+        if self.label_graph is not None:
+            self.label_graph.reset()
+
     def on_test_start(self) -> None:
         if self.label_graph is not None:
             self.fit_label_graph(self.trainer.datamodule.graph_nodes)

@@ -34,6 +34,10 @@ class LabelGraph(nn.Module):
     def fitted(self) -> bool:
         return self.node_labels.numel() > 0
 
+    def reset(self) -> None:
+        for name in list(self._buffers):
+            setattr(self, name, torch.empty(0, device=self._buffers[name].device))
+
     def get_extra_state(self) -> dict[str, Any]:
         return {"neighbours": self.neighbours, "blur": self.blur}
 
