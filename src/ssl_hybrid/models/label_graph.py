@@ -19,6 +19,13 @@ from torch import nn
 from ssl_hybrid.label_propagation import WhitenedPCA, extend_labels, knn_graph, spread_labels
 
 
+def two_view_features(pca: WhitenedPCA, images: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
+    """Encoder features and principal components of uint8 images, each at unit length, side by side (on
+    ``encoded``'s device; the PCA runs on the CPU)."""
+    components = pca(images.cpu()).to(encoded.device)
+    return torch.cat([F.normalize(encoded.float(), dim=1), F.normalize(components, dim=1)], dim=1)
+
+
 class LabelGraph(nn.Module):
     """Buffers and extra state, so the fitted graph saves and loads with the checkpoint: the PCA it projects new
     images with, every node's two-view features (half precision, about 20 MB for Fashion-MNIST's pool) and spread
@@ -44,11 +51,8 @@ class LabelGraph(nn.Module):
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.neighbours, self.blur = state["neighbours"], state["blur"]
 
-    def features(self, images: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
-        """The two-view features of uint8 images whose encoder features are ``encoded``."""
-        pca = WhitenedPCA(self.pca_mean.cpu(), self.pca_axes.cpu(), self.pca_scale.cpu(), self.blur)
-        pca = pca(images.cpu()).to(encoded.device)
-        return torch.cat([F.normalize(encoded.float(), dim=1), F.normalize(pca, dim=1)], dim=1)
+    def _pca(self) -> WhitenedPCA:
+        return WhitenedPCA(self.pca_mean.cpu(), self.pca_axes.cpu(), self.pca_scale.cpu(), self.blur)
 
     @torch.no_grad()
     def fit(
@@ -64,17 +68,16 @@ class LabelGraph(nn.Module):
         """Spreads ``labels`` (of the rows ``labeled``) over ``images`` (uint8; ``encoded``: their encoder
         features) on a ``neighbours``-nearest-neighbour graph."""
         device = encoded.device
-        self.pca_mean, self.pca_axes, self.pca_scale = pca.mean, pca.axes, pca.scale
-        self.neighbours, self.blur = neighbours, pca.blur
-        features = self.features(images, encoded.cpu())
-        spread = spread_labels(*knn_graph(features, self.neighbours), labeled, labels, num_classes)
+        features = two_view_features(pca, images, encoded.cpu())
+        spread = spread_labels(*knn_graph(features, neighbours), labeled, labels, num_classes)
         self.node_features, self.node_labels = features.half().to(device), spread.half().to(device)
         self.pca_mean, self.pca_axes, self.pca_scale = (t.to(device) for t in (pca.mean, pca.axes, pca.scale))
+        self.neighbours, self.blur = neighbours, pca.blur
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
         """Class distributions ``(N, C)`` for new uint8 images from their nearest nodes."""
-        queries = self.features(images, encoded)
+        queries = two_view_features(self._pca(), images, encoded)
         return extend_labels(queries, self.node_features.float(), self.node_labels.float(), self.neighbours)
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
