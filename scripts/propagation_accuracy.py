@@ -74,6 +74,8 @@ def main() -> None:
         images = torch.cat([train.images[split.labeled], train.images[split.unlabeled], train.images[split.val]])
         seeds, seed_labels = torch.arange(len(split.labeled)), train.labels[split.labeled]
         hidden = (len(seeds), train.labels[split.unlabeled], train.labels[split.val])
+        pool = images[: len(seeds) + len(split.unlabeled)]  # the nodes data.label_propagation builds its graph on
+        pca = WhitenedPCA.fit(pool, **STUDY_SETTING) if args.features_of or args.ensemble else None
         for dims, blur in itertools.product(args.dims, (False, True)):
             start = time.perf_counter()
             spread = propagate_labels(images, seeds, seed_labels, dm.num_classes, dims, args.neighbours, blur)
@@ -91,9 +93,8 @@ def main() -> None:
                 encoded = torch.cat([module.encode(chunk) for chunk in images.split(2048)])
             spread = spread_labels(*knn_graph(encoded, args.neighbours), seeds, seed_labels, dm.num_classes)
             print(f"split {split_seed}  encoder features of {run_dir}  {score(spread, *hidden)}", flush=True)
-            pool = images[: len(seeds) + len(split.unlabeled)]
             graph = LabelGraph()
-            graph.fit(WhitenedPCA.fit(pool, **STUDY_SETTING), args.neighbours, pool, encoded[: len(pool)], seeds, seed_labels, dm.num_classes)
+            graph.fit(pca, args.neighbours, pool, encoded[: len(pool)], seeds, seed_labels, dm.num_classes)
             val_images, val_labels = images[len(pool) :], hidden[2]
             val = (graph(val_images, encoded[len(pool) :]).argmax(dim=1) == val_labels).float().mean().item()
             on_pool = (graph.node_labels[len(seeds) :].argmax(dim=1) == hidden[1]).float().mean().item()
@@ -101,8 +102,6 @@ def main() -> None:
                   f"(classify_with=graph) of {run_dir}  val {val:.4f}  pool {on_pool:.4f}", flush=True)  # fmt: skip
         ensemble = runs_of_split(args.ensemble, split_seed)
         if ensemble:
-            pool = images[: len(seeds) + len(split.unlabeled)]  # the graph data.label_propagation builds
-            pca = WhitenedPCA.fit(pool, **STUDY_SETTING)
             features = pca(pool)
             spread = spread_labels(*knn_graph(features, args.neighbours), seeds, seed_labels, dm.num_classes)
             test = dm.splits.test
