@@ -109,11 +109,11 @@ def test_consistency_term_needs_strong_views():
         module.training_step(_batch(), 0)
 
 
-def test_propagated_labels_need_the_consistency_term():
-    module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0))
+def test_propagated_labels_need_the_consistency_term_or_the_label_graph():
     batch = {**_batch(), "unlabeled_prior": torch.full((len(_batch()["unlabeled"]), 10), 0.1)}
     with pytest.raises(ValueError, match="consistency_weight"):
-        module.training_step(batch, 0)
+        quiet(HybridModule(10, (1, 8, 8), alpha=1.0)).training_step(batch, 0)
+    quiet(HybridModule(10, (1, 8, 8), alpha=1.0, classify_with="graph")).training_step(batch, 0)
 
 
 def test_a_propagated_prior_changes_the_pseudo_labels_the_strong_view_is_trained_on():

@@ -104,8 +104,11 @@ class HybridModule(SemiSupervisedModule):
         alpha, consistency_weight = self.alpha, self.hparams.consistency_weight
         if consistency_weight > 0 and x_strong is None:
             raise ValueError("model.consistency_weight > 0 needs strongly augmented unlabeled views: set data.strong_transforms")
-        if consistency_weight == 0 and "unlabeled_prior" in batch:
-            raise ValueError("data.label_propagation informs the consistency term's pseudo-labels: set model.consistency_weight > 0")
+        if consistency_weight == 0 and self.label_graph is None and "unlabeled_prior" in batch:
+            raise ValueError(
+                "data.label_propagation serves the consistency term's pseudo-labels and the label graph: set "
+                "model.consistency_weight > 0 or model.classify_with=graph"
+            )
         generative = self.vae is not None and alpha < 1.0
         student_labels_weak_view = consistency_weight > 0 and self.teacher is None
         weak = [x_u] if x_u is not None and (generative or student_labels_weak_view) else []
