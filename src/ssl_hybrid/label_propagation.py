@@ -59,6 +59,11 @@ class GraphNodes:
     pca: WhitenedPCA
     neighbours: int
 
+    @property
+    def labeled(self) -> torch.Tensor:
+        """Indices of the labeled nodes: the first ``len(labels)``."""
+        return torch.arange(len(self.labels))
+
 
 def _pixels(images: torch.Tensor, blur: bool) -> torch.Tensor:
     return (binomial_blur(images) if blur else images.float() / 255.0).flatten(1)

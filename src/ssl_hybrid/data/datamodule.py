@@ -148,9 +148,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     def propagated_labels(self) -> torch.Tensor:
         """Class distributions for the unlabeled pool, spread from the labeled images (``label_propagation``)."""
         nodes = self.graph_nodes
-        seeds = torch.arange(len(nodes.labels))
         graph = knn_graph(nodes.pca(nodes.images), nodes.neighbours)
-        return spread_labels(*graph, seeds, nodes.labels, self.num_classes)[len(seeds) :]
+        return spread_labels(*graph, nodes.labeled, nodes.labels, self.num_classes)[len(nodes.labels) :]
 
     def _distributed(self) -> tuple[int, int]:
         trainer = self.trainer

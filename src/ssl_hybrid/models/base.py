@@ -134,8 +134,7 @@ class SemiSupervisedModule(pl.LightningModule):
     def fit_label_graph(self, nodes: GraphNodes, chunk: int = 2048) -> None:
         """Spreads the labels over ``nodes`` on a graph of this encoder's features and the nodes' PCA."""
         encoded = torch.cat([self.encode(images.to(self.device)) for images in nodes.images.split(chunk)])
-        seeds = torch.arange(len(nodes.labels))
-        self.label_graph.fit(nodes.pca, nodes.neighbours, nodes.images, encoded, seeds, nodes.labels, self.num_classes)
+        self.label_graph.fit(nodes.pca, nodes.neighbours, nodes.images, encoded, nodes.labeled, nodes.labels, self.num_classes)
 
     def setup(self, stage: str) -> None:
         # before training, not after it: the graph is built at test time from the datamodule's propagation setting
