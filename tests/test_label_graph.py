@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import pytorch_lightning as pl
 import torch
+from hydra.utils import instantiate
 
 from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.models.base import load_module
@@ -33,6 +35,23 @@ def test_a_graph_run_predicts_after_loading_as_it_was_tested(train_cfg, tmp_path
     # training on from the tested checkpoint validates with the head again until the next test
     model.on_fit_start()
     assert not graph.fitted and torch.equal(model(digits.test.images), head)
+
+
+def test_testing_a_checkpoint_adds_the_graph_and_leaves_its_training_state(train_cfg, tmp_path):
+    cfg = train_cfg("trainer.max_steps=20", PROPAGATION, "model.classify_with=graph", "test=false")
+    train(cfg)
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    before = torch.load(ckpt, weights_only=True)
+    assert before["state_dict"]["label_graph.node_labels"].numel() == 0
+    # a fresh trainer, as in `trainer.test(model, ckpt_path=...)` on someone's checkpoint
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.test(load_module(ckpt), datamodule=instantiate(cfg.data, _convert_="all"), ckpt_path=ckpt, verbose=False)
+    after = torch.load(ckpt, weights_only=True)
+    assert after["state_dict"]["label_graph.node_labels"].shape[1] == 10
+    assert (after["global_step"], after["epoch"], after["loops"]) == (before["global_step"], before["epoch"], before["loops"])
+    assert len(after["optimizer_states"]) == len(before["optimizer_states"]) == 1
+    weights = {k: v for k, v in before["state_dict"].items() if not k.startswith("label_graph.")}
+    assert all(torch.equal(after["state_dict"][k], v) for k, v in weights.items())
 
 
 def test_a_graph_without_label_propagation_settings_is_refused():

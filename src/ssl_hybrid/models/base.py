@@ -151,8 +151,18 @@ class SemiSupervisedModule(pl.LightningModule):
             self.fit_label_graph(self.trainer.datamodule.graph_nodes)
 
     def on_test_end(self) -> None:
-        if self.label_graph is not None and self.trainer.ckpt_path:
-            self.trainer.save_checkpoint(self.trainer.ckpt_path)  # with the graph, so load_module predicts as tested
+        if self.label_graph is not None and self.trainer.ckpt_path and self.trainer.is_global_zero:
+            self.store_label_graph(self.trainer.ckpt_path)
+
+    def store_label_graph(self, ckpt_path: str | Path) -> None:
+        """Writes the fitted graph into the checkpoint it was fitted on, so ``load_module`` predicts as tested.
+        Only the graph's entries change: the file keeps the training state of the step it was saved at (the
+        trainer's own ``save_checkpoint`` would stamp the current step, optimizer and loops on the best weights)."""
+        checkpoint_io = self.trainer.strategy.checkpoint_io
+        checkpoint = checkpoint_io.load_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+        graph = self.label_graph.state_dict(prefix="label_graph.")
+        checkpoint["state_dict"].update({k: v.cpu() if torch.is_tensor(v) else v for k, v in graph.items()})
+        checkpoint_io.save_checkpoint(checkpoint, ckpt_path)
 
     def generative_logits(self, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         """log p(y) + ELBO(x, y) per class: a generative classifier, for class-conditional models."""
