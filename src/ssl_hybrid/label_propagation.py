@@ -39,10 +39,11 @@ class WhitenedPCA:
         if not 0 < dims <= min(pixels.shape) - 10:
             raise ValueError(f"label propagation: dims must lie in [1, {min(pixels.shape) - 10}] for {tuple(images.shape)} images, got {dims}")
         mean = pixels.mean(dim=0)
-        generator_state = torch.random.get_rng_state()
-        torch.manual_seed(seed)  # pca_lowrank's random projection
-        _, singular_values, axes = torch.pca_lowrank(pixels - mean, q=dims + 10, center=False, niter=3)
-        torch.random.set_rng_state(generator_state)
+        # pca_lowrank's random projection, seeded on the CPU generator only: torch.manual_seed would also reseed
+        # every CUDA generator, and so the training's augmentation and sampling noise on a GPU
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)
+            _, singular_values, axes = torch.pca_lowrank(pixels - mean, q=dims + 10, center=False, niter=3)
         return cls(mean, axes[:, :dims], singular_values[:dims] / (len(pixels) - 1) ** 0.5, blur)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
