@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from conftest import compose_train
 from ssl_hybrid.models import HybridModule
 from ssl_hybrid.run_summary import read_summary
 from ssl_hybrid.train import train
@@ -83,6 +84,13 @@ def test_wandb_logger_runs_offline_without_credentials(train_cfg, tmp_path, monk
     summary = train(train_cfg("logger=wandb", "trainer.max_steps=10"))
     assert summary["status"] == "completed"
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+
+
+def test_a_run_without_logger_or_callbacks_still_tests_and_writes_its_summary(tmp_path):
+    cfg = compose_train("logger=none", "callbacks=none", "trainer.max_steps=10", "trainer.val_check_interval=10", output_dir=tmp_path)
+    summary = train(cfg)
+    assert summary["status"] == "completed" and summary["test/acc"] is not None and "best_checkpoint" not in summary
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["labeled_indices.json", "metrics.json"]
 
 
 def test_multirun_gives_one_run_directory_per_job(digits_multirun):
