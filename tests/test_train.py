@@ -58,10 +58,13 @@ def test_resuming_from_last_checkpoint_continues_training(train_cfg, tmp_path):
     assert state["global_step"] == 40 and state["epoch"] > torch.load(last, weights_only=True)["epoch"]
 
 
-def test_image_folder_end_to_end(train_cfg, image_folder_root):
+def test_image_folder_end_to_end(train_cfg, tmp_path, image_folder_root):
     summary = train(train_cfg("data=image_folder", f"data.root={image_folder_root}", "data.image_size=8", "data.source_options.channels=1"))
     assert summary["status"] == "completed" and summary["dataset"] == "image_folder"
     assert 0.0 <= summary["test/acc"] <= 1.0 and summary["test/nelbo_bpd"] > 0
+    # every image in labeled/ keeps its label (validation comes from val/)
+    split = json.loads((tmp_path / "run" / "labeled_indices.json").read_text())
+    assert len(split["labeled"]) == len(list((image_folder_root / "labeled").rglob("*.png"))) == 300
 
 
 def test_fashion_mnist_end_to_end_from_idx_files(train_cfg, fashion_idx_dir):
