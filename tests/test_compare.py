@@ -66,15 +66,28 @@ def test_compare_finds_run_dirs_given_directly(sweep):
 
 
 def test_compare_picks_each_series_best_x_on_validation_not_test(sweep, capsys):
+    # validation and test disagree: alpha 0.9 is the better on validation, alpha 1 on test
+    for job in range(4):
+        path = sweep / str(job) / "metrics.json"
+        summary = json.loads(path.read_text())
+        val, test = (0.9, 0.2) if summary["alpha"] == 0.9 else (0.5, 0.8)
+        path.write_text(json.dumps({**summary, "val/acc_best": val, "test/acc": test}))
     assert main([str(sweep), "--by", "objective"]) == 0
-    out = capsys.readouterr().out
-    summaries = [read_summary(sweep / str(j)) for j in range(4)]
-    val = {alpha: sum(s["val/acc_best"] for s in summaries if s["alpha"] == alpha) / 2 for alpha in (0.9, 1.0)}
-    best_alpha = max(val, key=val.get)
-    test_mean = sum(s["test/acc"] for s in summaries if s["alpha"] == best_alpha) / 2
-    best_table = out.split("chosen by val/acc_best:")[1].splitlines()
-    assert best_table[3].split()[:4] == ["objective=blend", str(best_alpha), f"{val[best_alpha]:.4f}", "2"]
-    assert f"{test_mean:.4f}" in best_table[3]
+    best_table = capsys.readouterr().out.split("chosen by val/acc_best:")[1].splitlines()
+    assert best_table[3].split()[:5] == ["objective=blend", "0.9", "0.9000", "2", "0.2000"]
+
+
+def test_compare_resolves_interpolations_in_the_saved_configs(sweep, capsys):
+    """A sweep with ``'seed=${data.split_seed}'`` saves the interpolation, not the value."""
+    for job in range(4):
+        config = sweep / str(job) / ".hydra" / "config.yaml"
+        config.write_text(config.read_text().replace("\nseed: 0\n", "\nseed: ${data.split_seed}\n"))
+    assert main([str(sweep), "--x", "seed", "--by", "alpha"]) == 0
+    with (sweep / CSV_FILE).open() as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["series"], r["seed"], r["n"]) for r in rows) == [
+        ("alpha=0.9", "0", "1"), ("alpha=0.9", "1", "1"), ("alpha=1.0", "0", "1"), ("alpha=1.0", "1", "1"),
+    ]  # fmt: skip
 
 
 def test_compare_reads_runs_from_the_wandb_api(monkeypatch, tmp_path, capsys):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from ssl_hybrid.run_summary import SUMMARY_FILE
 
@@ -83,10 +84,25 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+def resolved_config(config_file: Path) -> dict[str, Any]:
+    """A run's saved Hydra config, flattened, with interpolations (``seed: ${data.split_seed}``) resolved. Values
+    that resolve only inside the Hydra app (``${hydra:...}``) are left out, so the run's summary answers for them."""
+    config = OmegaConf.load(config_file)
+    flat = flatten(OmegaConf.to_container(config))
+    for key, value in list(flat.items()):
+        if isinstance(value, str) and "${" in value:
+            try:
+                value = OmegaConf.select(config, key, throw_on_resolution_failure=True)
+                flat[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+            except OmegaConfBaseException:
+                del flat[key]
+    return flat
+
+
 def load_run(path: Path) -> Run:
     summary_file, config_file = path / SUMMARY_FILE, path / ".hydra" / "config.yaml"
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None
-    config = flatten(OmegaConf.to_container(OmegaConf.load(config_file))) if config_file.is_file() else {}
+    config = resolved_config(config_file) if config_file.is_file() else {}
     return Run(name=str(path), summary=summary, config=config)
 
 
