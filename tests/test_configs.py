@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from pytorch_lightning import LightningModule, Trainer
 
 from conftest import compose_train
@@ -66,9 +68,10 @@ def test_logger_and_callback_options(group, tmp_path):
 @pytest.mark.parametrize("option", options("experiment"))
 def test_experiment_options(option, tmp_path):
     cfg = compose_train(f"experiment={option}", output_dir=tmp_path)
-    datamodule = instantiate(cfg.data, _convert_="all")
-    instantiate(cfg.model, num_classes=10, image_shape=[1, 8, 8], _convert_="all")
-    assert datamodule.batch_size == cfg.data.batch_size
+    assert isinstance(instantiate(cfg.data, _convert_="all"), SemiSupervisedDataModule)
+    assert isinstance(instantiate(cfg.model, num_classes=10, image_shape=[1, 8, 8], _convert_="all"), LightningModule)
+    for key in HydraConfig.get().sweeper.params or {}:
+        assert OmegaConf.select(cfg, key, default=KeyError) is not KeyError, f"experiment={option} sweeps {key}, a key no config has"
 
 
 def test_paths_and_hydra_dirs_resolve(tmp_path):
