@@ -9,9 +9,11 @@ labels (overall and on its most confident half), for several graph spaces.
 ``--latent-of RUN_DIR...`` adds, for the split each run used, a graph on the posterior means of its VAE branch
 (``RUN_DIR/checkpoints/best.ckpt``; a run with alpha < 1), and ``--features-of RUN_DIR...`` graphs on its
 encoder's features alone and on them with the PCA (``model.classify_with=graph``'s graph, which extends to the
-validation images as the model would classify them). ``--ensemble RUN_DIR...`` scores each run's network on
-the test set alone, the propagated labels extended to the test images (each test image takes the distributions of
-its nearest pool images; the graph, fitted without the test set, does not change) alone, and their product:
+validation images as the model would classify them). ``--ensemble RUN_DIR...`` scores each run's network (its
+head, also for runs tested with the label graph) on the test set alone, the propagated labels extended to the test images (each test image takes the distributions of
+its nearest pool images; the graph, fitted without the test set, does not change) alone, and their product.
+Both use the study's PCA (``data.label_propagation`` of ``experiment=alpha_sweep``: 100 dims of blurred pixels),
+whatever ``--dims`` says:
 
     python scripts/propagation_accuracy.py --dims 100 --ensemble logs/alpha_study/s4/grid/*/
 
@@ -59,7 +61,7 @@ def main() -> None:
     parser.add_argument("--data", default="fashion_mnist")
     parser.add_argument("--split-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--labels-per-class", type=int, default=10)
-    parser.add_argument("--dims", type=int, nargs="+", default=[50, 100])
+    parser.add_argument("--dims", type=int, nargs="+", default=[50, 100], help="PCA sizes of the pixel graphs (not of --features-of or --ensemble)")
     parser.add_argument("--neighbours", type=int, default=10)
     parser.add_argument("--latent-of", nargs="*", default=[], metavar="RUN_DIR")
     parser.add_argument("--features-of", nargs="*", default=[], metavar="RUN_DIR")
@@ -109,7 +111,7 @@ def main() -> None:
             for run_dir in ensemble:
                 module = load_module(Path(run_dir) / "checkpoints" / "best.ckpt")
                 with torch.no_grad():
-                    network = torch.cat([module(chunk).softmax(dim=1) for chunk in test.images.split(2048)])
+                    network = torch.cat([module.classifier(module.encode(chunk)).softmax(dim=1) for chunk in test.images.split(2048)])
                 accuracy = {
                     name: (probs.argmax(dim=1) == test.labels).float().mean().item()
                     for name, probs in (("network", network), ("propagated", propagated), ("product", network * propagated))
