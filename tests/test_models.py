@@ -145,6 +145,11 @@ def test_alpha_schedule_starts_generative_and_keeps_the_branch_at_alpha_one():
     module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, alpha_schedule={"ramp_steps": 100}))
     assert module.vae is not None and module.alpha == 0.0
     assert torch.isfinite(module.training_step(_batch(), 0))
+    # once the ramp is over (alpha = 1) the branch adds nothing to the loss but still takes part (DDP needs it)
+    module.ramp_steps = 0
+    with_branch = module.training_step(_batch(), 0)
+    with_branch.backward()
+    assert all(p.grad is not None and not p.grad.any() for p in module.vae.parameters())
 
 
 def test_soft_consistency_with_alignment_trains_and_keeps_its_statistics_in_the_checkpoint():

@@ -109,7 +109,9 @@ class HybridModule(SemiSupervisedModule):
                 "data.label_propagation serves the consistency term's pseudo-labels and the label graph: set "
                 "model.consistency_weight > 0 or model.classify_with=graph"
             )
-        generative = self.vae is not None and alpha < 1.0
+        # after a ramp up to alpha = 1 the branch still runs, at weight 0, so that under DDP every parameter keeps
+        # taking part in the loss
+        generative = self.vae is not None
         student_labels_weak_view = consistency_weight > 0 and self.teacher is None
         weak = [x_u] if x_u is not None and (generative or student_labels_weak_view) else []
         strong = [x_strong] if consistency_weight > 0 else []
