@@ -103,10 +103,12 @@ def _two_view_batch():
     return {**batch, "unlabeled": [batch["unlabeled"], strong]}
 
 
-def test_consistency_term_needs_strong_views():
+def test_consistency_term_needs_unlabeled_images_and_their_strong_views():
     module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0))
     with pytest.raises(ValueError, match="strong_transforms"):
         module.training_step(_batch(), 0)
+    with pytest.raises(ValueError, match="unlabeled_ratio"):
+        module.training_step({"labeled": _batch()["labeled"]}, 0)
 
 
 def test_propagated_labels_need_the_consistency_term_or_the_label_graph():

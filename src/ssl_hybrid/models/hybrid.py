@@ -102,6 +102,8 @@ class HybridModule(SemiSupervisedModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         x_l, y_l, x_u, x_strong = split_views(batch)
         alpha, consistency_weight = self.alpha, self.hparams.consistency_weight
+        if consistency_weight > 0 and x_u is None:
+            raise ValueError("model.consistency_weight > 0 needs unlabeled images: set data.unlabeled_ratio > 0")
         if consistency_weight > 0 and x_strong is None:
             raise ValueError("model.consistency_weight > 0 needs strongly augmented unlabeled views: set data.strong_transforms")
         if consistency_weight == 0 and self.label_graph is None and "unlabeled_prior" in batch:
