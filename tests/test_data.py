@@ -125,6 +125,8 @@ def test_cycling_sampler_covers_every_index_each_round():
 def test_bad_settings_fail_with_clear_errors():
     with pytest.raises(ValueError, match="unknown data.dataset"):
         SemiSupervisedDataModule("imagenet22k")
+    with pytest.raises(ValueError, match="label_propagation needs exactly the keys"):
+        SemiSupervisedDataModule("digits", label_propagation={"dims": 50})
     dm = _fit_ready(SemiSupervisedDataModule("digits", batch_size=512, unlabeled_ratio=4))
     with pytest.raises(ValueError, match="smaller than one unlabeled batch"):
         dm.train_dataloader()

@@ -18,6 +18,8 @@ from ssl_hybrid.data.sampling import CyclingSampler
 from ssl_hybrid.data.sources import SOURCES, DatasetSplits, LabeledImages
 from ssl_hybrid.label_propagation import GraphNodes, WhitenedPCA, knn_graph, spread_labels
 
+PROPAGATION_KEYS = ("dims", "neighbours", "blur")  # of data.label_propagation
+
 
 def apply_to_uint8(transform: Callable | None, images: torch.Tensor) -> torch.Tensor:
     """Run ``transform`` (floats in [0, 1]) on a uint8 batch and return uint8 again, so the likelihoods keep
@@ -69,6 +71,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             raise ValueError(f"unknown data.dataset {dataset!r}; choose one of {sorted(SOURCES)}")
         if batch_size < 1 or unlabeled_ratio < 0:
             raise ValueError(f"need data.batch_size >= 1 and data.unlabeled_ratio >= 0, got {batch_size}, {unlabeled_ratio}")
+        if label_propagation is not None and set(label_propagation) != set(PROPAGATION_KEYS):
+            raise ValueError(f"data.label_propagation needs exactly the keys {PROPAGATION_KEYS}, got {sorted(label_propagation)}")
         self.dataset, self.root, self.download = dataset, root, download
         self.labels_per_class, self.split_seed, self.val_per_class = labels_per_class, split_seed, val_per_class
         self.batch_size, self.unlabeled_ratio = batch_size, unlabeled_ratio
@@ -137,7 +141,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     def graph_nodes(self) -> GraphNodes:
         """The labeled images, then the unlabeled pool, and the PCA fitted on them (``label_propagation``)."""
         if self.label_propagation is None:
-            raise ValueError("a label graph over the pool needs data.label_propagation ({dims, neighbours, blur})")
+            raise ValueError(f"a label graph over the pool needs data.label_propagation (keys {PROPAGATION_KEYS})")
         train, labeled = self.splits.train, self.label_split.labeled
         images = torch.cat([train.images[labeled], self._unlabeled_images()])
         settings = self.label_propagation
