@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ from PIL import Image
 from conftest import QUICK, compose_train
 from ssl_hybrid.models import HybridModule, M2Module
 from ssl_hybrid.models.base import load_module
-from ssl_hybrid.sample import sample_grid
+from ssl_hybrid.sample import first_test_images, sample_grid
 from ssl_hybrid.train import train
 
 
@@ -105,3 +106,15 @@ def test_sample_cli_writes_sample_and_reconstruction_grids(m2_run, tmp_path):
     assert samples.size == (10 * 9 + 1, 3 * 9 + 1)  # 10 classes per row, 3 rows of 8x8 images, 1px padding
     reconstructions = Image.open(tmp_path / "reconstructions.png")
     assert reconstructions.size == (16 * 9 + 1, 4 * 9 + 1)  # 30 test images: 2 row pairs of 16 columns
+
+
+def test_reconstructions_read_the_runs_data_from_where_it_was_launched(fashion_idx_dir, tmp_path, monkeypatch):
+    launched_in = tmp_path / "project"
+    shutil.copytree(fashion_idx_dir, launched_in / "idx")
+    hydra_dir = tmp_path / "run" / ".hydra"
+    hydra_dir.mkdir(parents=True)
+    OmegaConf.save(compose_train("data=fashion_mnist", "data.root=idx", "data.download=true"), hydra_dir / "config.yaml")
+    OmegaConf.save({"hydra": {"runtime": {"cwd": str(launched_in)}}}, hydra_dir / "hydra.yaml")
+    monkeypatch.chdir(tmp_path)  # not where the run was launched: ./idx is not here
+    images = first_test_images(tmp_path / "run" / "checkpoints" / "best.ckpt", 5)
+    assert images.shape == (5, 1, 28, 28) and images.dtype == torch.uint8

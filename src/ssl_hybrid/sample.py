@@ -29,13 +29,17 @@ def sample_grid(model: SemiSupervisedModule, n: int, label: int | None = None) -
     return model.sample(n, None if label is None else torch.full((n,), label))
 
 
-def test_images_of_run(ckpt_path: Path, n: int) -> torch.Tensor | None:
-    """The first ``n`` test images of the data the checkpoint's run trained on, if its config is beside it."""
-    run_config = ckpt_path.parent.parent / ".hydra" / "config.yaml"
-    if not run_config.is_file():
+def first_test_images(ckpt_path: Path, n: int) -> torch.Tensor | None:
+    """The first ``n`` test images of the data the checkpoint's run trained on, if its config is beside it. A
+    relative ``data.root`` counts from the directory the run was launched in, and nothing is downloaded."""
+    hydra_dir = ckpt_path.parent.parent / ".hydra"
+    if not (hydra_dir / "config.yaml").is_file():
         return None
-    data = OmegaConf.load(run_config).data
-    datamodule = instantiate(data, _convert_="all")
+    data = OmegaConf.load(hydra_dir / "config.yaml").data
+    root = data.root
+    if root is not None and not Path(root).is_absolute() and (hydra_dir / "hydra.yaml").is_file():
+        root = str(Path(OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime.cwd) / root)
+    datamodule = instantiate(data, root=root, download=False, _convert_="all")
     return datamodule.splits.test.images[:n]
 
 
@@ -44,7 +48,7 @@ def write_grids(model: SemiSupervisedModule, ckpt_path: Path, out_dir: Path, n: 
     columns = model.num_classes if model.vae.num_classes > 0 and label is None else int(math.sqrt(n))
     written = [out_dir / "samples.png"]
     save_image(sample_grid(model, n, label), written[0], nrow=columns, padding=1, pad_value=0.5)
-    images = test_images_of_run(ckpt_path, n)
+    images = first_test_images(ckpt_path, n)
     if images is None:
         log.warning("no .hydra/config.yaml beside %s: no reconstructions", ckpt_path)
     else:
