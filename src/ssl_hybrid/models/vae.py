@@ -19,7 +19,6 @@ class ELBOTerms:
 
     nll: torch.Tensor
     kl: torch.Tensor
-    recon_params: torch.Tensor
 
 
 class ConvDecoder(nn.Module):
@@ -83,7 +82,7 @@ class VAEBranch(nn.Module):
         mu, logvar = self.posterior(self._condition(features, labels)).chunk(2, dim=1)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         params = self.decoder(self._condition(z, labels))
-        return ELBOTerms(nll=-self.likelihood.log_prob(params, images), kl=gaussian_kl(mu, logvar), recon_params=params)
+        return ELBOTerms(nll=-self.likelihood.log_prob(params, images), kl=gaussian_kl(mu, logvar))
 
     @torch.no_grad()
     def reconstruct(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
