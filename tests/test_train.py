@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 import torch
@@ -49,13 +50,29 @@ def test_alpha_one_reports_no_nelbo(train_cfg, tmp_path):
 
 
 def test_resuming_from_last_checkpoint_continues_training(train_cfg, tmp_path):
-    first = train(train_cfg("trainer.max_steps=20", output_dir=tmp_path / "first"))
+    first = train(train_cfg("trainer.max_steps=25", output_dir=tmp_path / "first"))  # the last validation at 20
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
-    assert first["global_step"] == 20
+    assert first["global_step"] == torch.load(last, weights_only=True)["global_step"] == 25
     resumed = train(train_cfg("trainer.max_steps=40", f"ckpt_path={last}", output_dir=tmp_path / "second"))
     assert resumed["global_step"] == 40 and resumed["status"] == "completed"
     state = torch.load(tmp_path / "second" / "checkpoints" / "last.ckpt", weights_only=True)
     assert state["global_step"] == 40 and state["epoch"] > torch.load(last, weights_only=True)["epoch"]
+
+
+def test_ctrl_c_stops_a_run_as_interrupted_and_keeps_its_latest_state(train_cfg, tmp_path, monkeypatch):
+    def press_ctrl_c_at_step_5(module, outputs, batch, batch_idx):
+        if module.global_step == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(HybridModule, "on_train_batch_end", press_ctrl_c_at_step_5)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit):
+            train(train_cfg())
+    finally:
+        signal.signal(signal.SIGINT, handler)  # Lightning ignores further Ctrl-C once it is shutting down
+    assert read_summary(tmp_path / "run")["status"] == "interrupted"
+    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 5
 
 
 def test_image_folder_end_to_end(train_cfg, tmp_path, image_folder_root):

@@ -93,15 +93,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             startup_seconds=timer.start_time("train") - startup_origin,
             train_images_per_second=trainer.global_step * images_per_step * trainer.world_size / max(train_seconds, 1e-9),
         )
-        if trainer.interrupted:
-            summary["status"] = "interrupted"
-            return summary
         if cfg.get("test"):
             (test_metrics,) = trainer.test(model, datamodule=datamodule, ckpt_path=summary.get("best_checkpoint"))
             summary.update(plain_metrics(test_metrics))
         summary["status"] = "completed"
         return summary
     except BaseException as error:
+        # Lightning answers Ctrl-C with a graceful shutdown, then sys.exit(1)
+        summary["status"] = "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
         summary["error"] = f"{type(error).__name__}: {error}"
         raise
     finally:

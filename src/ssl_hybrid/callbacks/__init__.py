@@ -1,5 +1,6 @@
 """Callbacks for what Lightning does not already provide."""
 
 from ssl_hybrid.callbacks.generative_grids import GenerativeGrids
+from ssl_hybrid.callbacks.latest_checkpoint import LatestCheckpoint
 
-__all__ = ["GenerativeGrids"]
+__all__ = ["GenerativeGrids", "LatestCheckpoint"]

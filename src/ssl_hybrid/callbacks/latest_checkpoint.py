@@ -1,0 +1,22 @@
+"""``last.ckpt``: the latest training state, to resume from.
+
+Lightning 2.6's ``ModelCheckpoint(save_last=True)`` next to a monitored metric refreshes ``last.ckpt`` only when
+the metric improves, so resuming from it could repeat hundreds of steps. This one saves at every validation, when
+training ends between two validations, and on an exception or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+
+class LatestCheckpoint(ModelCheckpoint):
+    def __init__(self, dirpath: str | Path, filename: str = "last") -> None:
+        super().__init__(dirpath=dirpath, filename=filename, save_top_k=1, save_on_exception=True, enable_version_counter=False)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._should_skip_saving_checkpoint(trainer):  # skipped when this step is already saved
+            self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))
