@@ -91,7 +91,7 @@ def bare(cfg, steps: int, warmup: int) -> float:
     device = device_for(cfg.trainer.accelerator)
     model.to(device)
     model.logs_this_step = lambda: False  # no logging at all
-    model.trainer = SimpleNamespace(estimated_stepping_batches=steps)  # what configure_optimizers reads
+    model.trainer = SimpleNamespace(estimated_stepping_batches=steps, callbacks=[])  # what configure_optimizers reads
     configured = model.configure_optimizers()
     model.trainer = None
     optimizer, scheduler = configured["optimizer"], configured["lr_scheduler"]["scheduler"]

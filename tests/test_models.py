@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.callbacks import BackboneFinetuning
 
 from conftest import quiet
 from ssl_hybrid.models import HybridModule
@@ -90,11 +93,18 @@ def test_alpha_outside_the_unit_interval_is_rejected():
 
 def test_layer_decay_gives_earlier_layers_smaller_learning_rates():
     module = HybridModule(10, (1, 8, 8), optimizer={"lr": 1e-2, "layer_decay": 0.5}, scheduler={"warmup_steps": 0})
-    module.trainer = type("T", (), {"estimated_stepping_batches": 100})()
+    module.trainer = SimpleNamespace(estimated_stepping_batches=100, callbacks=[])
     optimizer = module.configure_optimizers()["optimizer"]
     lrs = sorted({round(group["lr"], 8) for group in optimizer.param_groups})
     assert lrs[-1] == pytest.approx(1e-2) and lrs[0] < lrs[-1] / 4
     assert all("lr_scale" not in group for group in optimizer.param_groups)
+
+
+def test_backbone_finetuning_is_refused_with_advice():
+    module = HybridModule(10, (1, 8, 8))
+    module.trainer = SimpleNamespace(estimated_stepping_batches=100, callbacks=[BackboneFinetuning()])
+    with pytest.raises(ValueError, match="layer_decay"):
+        module.configure_optimizers()
 
 
 def _two_view_batch():

@@ -16,6 +16,7 @@ import timm
 import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
+from pytorch_lightning.callbacks import BaseFinetuning
 from timm.optim import create_optimizer_v2, param_groups_layer_decay, param_groups_weight_decay
 from torch import nn
 from torchmetrics import MaxMetric
@@ -252,6 +253,12 @@ class SemiSupervisedModule(pl.LightningModule):
         self._evaluate("test", batch, self.test_acc)
 
     def configure_optimizers(self) -> dict[str, Any]:
+        if any(isinstance(callback, BaseFinetuning) for callback in self.trainer.callbacks):
+            raise ValueError(
+                "Lightning's finetuning callbacks (BackboneFinetuning) add parameter groups during training, which the "
+                "warm-up + cosine schedule cannot follow: give the encoder smaller learning rates with "
+                "model.optimizer.layer_decay instead"
+            )
         settings = dict(self.optimizer_settings)
         name, lr, weight_decay = settings.pop("name"), settings.pop("lr"), settings.pop("weight_decay")
         layer_decay = settings.pop("layer_decay")
