@@ -133,3 +133,20 @@ def test_runs_with_propagated_labels_form_their_own_series(sweep):
     propagated = [r for r in rows if "label_propagation=dims=100,neighbours=10,blur=True" in r["series"]]
     assert [(r["model.alpha"], r["n"]) for r in propagated] == [("0.9", "2")]
     assert [r["model.alpha"] for r in rows if r not in propagated] == ["1.0"]
+
+
+def test_compare_refuses_keys_no_run_has_and_paths_that_do_not_exist(sweep, tmp_path):
+    for option in (["--x", "model.alph"], ["--metric", "test/accc"], ["--by", "model.alpha", "seeed"]):
+        with pytest.raises(SystemExit, match=r"no run has (model\.alph|test/accc|seeed) \("):
+            main([str(sweep), *option])
+    with pytest.raises(SystemExit, match="nope is not a directory"):
+        main([str(tmp_path / "nope")])
+
+
+def test_compare_warns_when_a_point_pools_runs_of_different_data(sweep, capsys):
+    summary = json.loads((sweep / "0" / "metrics.json").read_text())
+    (sweep / "0" / "metrics.json").write_text(json.dumps({**summary, "dataset": "fashion_mnist"}))
+    assert main([str(sweep)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and f"model.alpha={summary['alpha']}" in warnings[0]
+    assert "dataset digits, fashion_mnist" in warnings[0] and "--by dataset" in warnings[0]

@@ -28,6 +28,7 @@ from ssl_hybrid.run_summary import SUMMARY_FILE
 CSV_FILE, PLOT_FILE = "alpha_curve.csv", "alpha_curve.png"
 NELBO = "test/nelbo_bpd"
 SERIES_KEYS = ("objective", "consistency_weight", "label_propagation", "classify_with", "alpha_schedule")
+POOLING_KEYS = ("dataset", "backbone", "labels_per_class", "trainer.max_steps")  # warned about when a point mixes them
 
 
 @dataclass
@@ -44,6 +45,10 @@ class Run:
         if status != "completed":
             return f"{status}: {self.summary.get('error') or 'no error recorded'}"
         return None
+
+    def has(self, key: str) -> bool:
+        summary = self.summary or {}
+        return key in self.config or key in summary or key.rsplit(".", 1)[-1] in summary
 
     def get(self, key: str) -> Any:
         """A run parameter or metric by config path (``model.alpha``) or summary key (``alpha``, ``test/acc``)."""
@@ -109,13 +114,15 @@ def load_run(path: Path) -> Run:
 def load_wandb_runs(project_path: str, group: str) -> list[Run]:
     import wandb
 
-    api = wandb.Api(timeout=30)
     runs = []
-    for run in api.runs(project_path, filters={"group": group}):
-        summary = {k: v for k, v in dict(run.summary).items() if not k.startswith("_")}
-        if run.state != "finished":
-            summary = {**summary, "status": run.state}
-        runs.append(Run(name=f"{project_path}/{run.id}", summary=summary or None, config=flatten(dict(run.config))))
+    try:
+        for run in wandb.Api(timeout=30).runs(project_path, filters={"group": group}):
+            summary = {k: v for k, v in dict(run.summary).items() if not k.startswith("_")}
+            if run.state != "finished":
+                summary = {**summary, "status": run.state}
+            runs.append(Run(name=f"{project_path}/{run.id}", summary=summary or None, config=flatten(dict(run.config))))
+    except wandb.errors.Error as error:  # no API key, no server, no such project
+        raise SystemExit(f"ssl-hybrid-compare: W&B API: {error}") from None
     return runs
 
 
@@ -127,14 +134,30 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def aggregate(runs: Sequence[Run], x: str, metric: str, by: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per (series, x): n, mean and sample std of ``metric``, mean NELBO bits/dim."""
+def group_runs(runs: Sequence[Run], x: str, by: Sequence[str]) -> dict[tuple[str, Any], list[Run]]:
+    """Runs by (series name, x value), sorted by series then x."""
     groups: dict[tuple[str, Any], list[Run]] = defaultdict(list)
     for run in runs:
         series = " / ".join(f"{key}={run.get(key)}" for key in by if run.get(key) is not None) or "all"
         groups[(series, run.get(x))].append(run)
+    return dict(sorted(groups.items(), key=lambda item: (item[0][0], _number(item[0][1]) or 0.0)))
+
+
+def pooling_warnings(runs: Sequence[Run], x: str, by: Sequence[str]) -> list[str]:
+    """One line per point of the table that averages runs of different data, encoders or lengths."""
+    warnings = []
+    for (series, x_value), members in group_runs(runs, x, by).items():
+        for key in POOLING_KEYS:
+            values = sorted({str(run.get(key)) for run in members})
+            if len(values) > 1:
+                warnings.append(f"{series} at {x}={x_value} pools runs with {key} {', '.join(values)} (split them with --by {key})")
+    return warnings
+
+
+def aggregate(runs: Sequence[Run], x: str, metric: str, by: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per (series, x): n, mean and sample std of ``metric``, mean NELBO bits/dim."""
     rows = []
-    for (series, x_value), members in sorted(groups.items(), key=lambda item: (item[0][0], _number(item[0][1]) or 0.0)):
+    for (series, x_value), members in group_runs(runs, x, by).items():
         values = [v for v in (_number(r.get(metric)) for r in members) if v is not None]
         nelbos = [v for v in (_number(r.get(NELBO)) for r in members) if v is not None]
         rows.append({
@@ -227,20 +250,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--by", nargs="*", default=list(SERIES_KEYS), help=f"parameters that split runs into series (default: {' '.join(SERIES_KEYS)})"
     )
-    parser.add_argument("--out", help="folder for alpha_curve.csv/png (default: the first PATH)")
+    parser.add_argument("--out", help="folder for alpha_curve.csv/png (default: the first PATH; with --wandb, here)")
     args = parser.parse_args(argv)
     if bool(args.paths) == bool(args.wandb):
         parser.error("give run directories, or --wandb ENTITY/PROJECT --group G")
     if args.wandb and not args.group:
         parser.error("--wandb needs --group")
-    if not args.out and not args.paths:
-        parser.error("--wandb needs --out")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    runs = load_wandb_runs(args.wandb, args.group) if args.wandb else [load_run(p) for p in find_run_dirs(args.paths)]
+    try:
+        runs = load_wandb_runs(args.wandb, args.group) if args.wandb else [load_run(p) for p in find_run_dirs(args.paths)]
+    except FileNotFoundError as error:
+        raise SystemExit(f"ssl-hybrid-compare: {error}") from None
     good = [run for run in runs if run.problem is None]
     for run in runs:
         if run.problem is not None:
@@ -248,13 +272,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(runs)} runs found, {len(good)} usable, {len(runs) - len(good)} with problems")
     if not good:
         return 1
+    asked = [args.x, args.metric, args.select, *(args.by if args.by != list(SERIES_KEYS) else [])]
+    unknown = [key for key in asked if not any(run.has(key) for run in good)]
+    if unknown:
+        raise SystemExit(f"ssl-hybrid-compare: no run has {', '.join(unknown)} (a config path such as model.alpha, or a metrics.json key)")
+    for warning in pooling_warnings(good, args.x, args.by):
+        print(f"warning: {warning}", file=sys.stderr)
     rows = aggregate(good, args.x, args.metric, args.by)
     print(format_table(rows, args.x, args.metric))
     best = best_per_series(rows, aggregate(good, args.x, args.select, args.by))
     if best:
         print(f"\nbest {args.x} of each series, chosen by {args.select}:")
         print(format_best(best, args.x, args.metric, args.select))
-    out = Path(args.out or args.paths[0])
+    out = Path(args.out or (args.paths[0] if args.paths else "."))
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / CSV_FILE, args.x, args.metric)
     plot(rows, out / PLOT_FILE, args.x, args.metric)
