@@ -6,6 +6,10 @@
 #   3. the "generative first, then discriminative" schedule (alpha ramped from 0 to 0.95 over 200 steps).
 # Usage: scripts/alpha_study.sh [OUT_DIR] [extra overrides...]
 set -euo pipefail
+if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
+  sed -n '2,7p' "$0" | cut -c3-
+  exit 0
+fi
 out=${1:-logs/alpha_study/$(date +%Y-%m-%d_%H-%M-%S)}
 shift || true
 group=$(basename "$out")

@@ -161,6 +161,8 @@ def main() -> None:
         help="also measure each config at each of these values of a config key (e.g. data.unlabeled_ratio=0,1,3,7)",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.steps <= args.warmup:
+        parser.error(f"--steps ({args.steps}) must exceed --warmup ({args.warmup}): only the steps after it are timed")
     pl.seed_everything(0, verbose=False)
     variants = [[]] + [[f"{key}={value}"] for key, values in (item.split("=", 1) for item in args.scale) for value in values.split(",")]
     results = {}
