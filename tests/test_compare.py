@@ -150,3 +150,10 @@ def test_compare_warns_when_a_point_pools_runs_of_different_data(sweep, capsys):
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and f"model.alpha={summary['alpha']}" in warnings[0]
     assert "dataset digits, fashion_mnist" in warnings[0] and "--by dataset" in warnings[0]
+
+
+def test_compare_on_the_nelbo_itself_has_one_nelbo_column(sweep, capsys):
+    assert main([str(sweep), "--metric", "test/nelbo_bpd"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].count("test/nelbo_bpd") == 1
+    with (sweep / CSV_FILE).open() as f:
+        assert next(csv.reader(f)) == ["series", "model.alpha", "n", "test/nelbo_bpd_mean", "test/nelbo_bpd_std"]

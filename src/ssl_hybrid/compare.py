@@ -192,9 +192,11 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 
 def format_table(rows: Sequence[dict[str, Any]], x: str, metric: str) -> str:
-    header = ["series", x, "n", f"{metric} mean +- std", f"{NELBO} mean"]
+    nelbo = metric != NELBO  # the NELBO column, unless it is the metric itself
+    header = ["series", x, "n", f"{metric} mean +- std"] + ([f"{NELBO} mean"] if nelbo else [])
     body = [
-        [row["series"], str(row["x"]), str(row["n"]), f"{_fmt(row['mean'])} +- {_fmt(row['std'])}", _fmt(row["nelbo_bpd"])]
+        [row["series"], str(row["x"]), str(row["n"]), f"{_fmt(row['mean'])} +- {_fmt(row['std'])}"]
+        + ([_fmt(row["nelbo_bpd"])] if nelbo else [])
         for row in rows
     ]
     return _columns(header, body)
@@ -209,9 +211,10 @@ def _columns(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
 def write_csv(rows: Sequence[dict[str, Any]], path: Path, x: str, metric: str) -> None:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["series", x, "n", f"{metric}_mean", f"{metric}_std", f"{NELBO}_mean"])
+        nelbo = metric != NELBO
+        writer.writerow(["series", x, "n", f"{metric}_mean", f"{metric}_std"] + ([f"{NELBO}_mean"] if nelbo else []))
         for row in rows:
-            writer.writerow([row["series"], row["x"], row["n"], row["mean"], row["std"], row["nelbo_bpd"]])
+            writer.writerow([row["series"], row["x"], row["n"], row["mean"], row["std"]] + ([row["nelbo_bpd"]] if nelbo else []))
 
 
 def plot(rows: Sequence[dict[str, Any]], path: Path, x: str, metric: str) -> None:
