@@ -28,6 +28,7 @@ from ssl_hybrid.run_summary import SUMMARY_FILE
 CSV_FILE, PLOT_FILE = "alpha_curve.csv", "alpha_curve.png"
 NELBO = "test/nelbo_bpd"
 SERIES_KEYS = ("objective", "consistency_weight", "label_propagation", "classify_with", "alpha_schedule")
+_ABSENT = object()  # Run.get's default where a key is missing, as opposed to present and null
 POOLING_KEYS = ("dataset", "backbone", "labels_per_class", "trainer.max_steps")  # warned about when a point mixes them
 
 
@@ -46,16 +47,15 @@ class Run:
             return f"{status}: {self.summary.get('error') or 'no error recorded'}"
         return None
 
-    def has(self, key: str) -> bool:
-        summary = self.summary or {}
-        return key in self.config or key in summary or key.rsplit(".", 1)[-1] in summary
-
-    def get(self, key: str) -> Any:
+    def get(self, key: str, default: Any = None) -> Any:
         """A run parameter or metric by config path (``model.alpha``) or summary key (``alpha``, ``test/acc``)."""
         if key in self.config:
             return self.config[key]
         summary = self.summary or {}
-        return summary.get(key, summary.get(key.rsplit(".", 1)[-1]))
+        return summary.get(key, summary.get(key.rsplit(".", 1)[-1], default))
+
+    def has(self, key: str) -> bool:
+        return self.get(key, _ABSENT) is not _ABSENT
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
