@@ -10,8 +10,9 @@ labels (overall and on its most confident half), for several graph spaces.
 (``RUN_DIR/checkpoints/best.ckpt``; a run with alpha < 1), and ``--features-of RUN_DIR...`` graphs on its
 encoder's features alone and on them with the PCA (``model.classify_with=graph``'s graph, which extends to the
 validation images as the model would classify them). ``--ensemble RUN_DIR...`` scores each run's network (its
-head, also for runs tested with the label graph) on the test set alone, the propagated labels extended to the test images (each test image takes the distributions of
-its nearest pool images; the graph, fitted without the test set, does not change) alone, and their product.
+head, also for runs tested with the label graph) on the test set alone, the propagated labels extended to the
+test images (each test image takes the distributions of its nearest pool images; the graph, fitted without the
+test set, does not change) alone, and their product.
 Both use the study's PCA (``data.label_propagation`` of ``experiment=alpha_sweep``: 100 dims of blurred pixels),
 whatever ``--dims`` says:
 
