@@ -56,11 +56,30 @@ def _describe_mapping(node: DictConfig | None) -> str | None:
     return None if not node else ",".join(f"{key}={value}" for key, value in node.items())
 
 
+def training_progress(trainer: pl.Trainer, timer: Timer, images_per_step: int, startup_origin: float) -> dict[str, Any]:
+    """How far training got and how fast: the latest metrics, the best validation score, steps and times."""
+    progress: dict[str, Any] = plain_metrics(trainer.callback_metrics)
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None and checkpoint.best_model_score is not None:
+        progress["val/acc_best"] = float(checkpoint.best_model_score)
+        progress["best_checkpoint"] = checkpoint.best_model_path
+    progress.update(global_step=trainer.global_step, epochs=trainer.current_epoch)
+    if timer.start_time("train") is not None:
+        train_seconds = timer.time_elapsed("train")
+        progress.update(
+            train_seconds=train_seconds,
+            startup_seconds=timer.start_time("train") - startup_origin,
+            train_images_per_second=trainer.global_step * images_per_step * trainer.world_size / max(train_seconds, 1e-9),
+        )
+    return progress
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit and test one model; returns the run summary that is also written to ``metrics.json``."""
     output_dir = Path(cfg.paths.output_dir)
     summary: dict[str, Any] = {**dict.fromkeys(REQUIRED_METRICS), **run_facts(cfg), "status": "failed"}
     trainer: pl.Trainer | None = None
+    in_training = False
     started = time.monotonic()
     startup_origin = _unclaimed_import_time.pop() if _unclaimed_import_time else started
     try:
@@ -74,25 +93,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         trainer = instantiate(
             cfg.trainer, callbacks=[*instantiate_group(cfg.get("callbacks")), timer], logger=instantiate_group(cfg.get("logger")) or False
         )
+        images_per_step = datamodule.batch_size + datamodule.unlabeled_batch_size
         if trainer.is_global_zero:
             write_json(output_dir / LABELED_INDICES_FILE, datamodule.split_record())
         for logger in trainer.loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
+        in_training = True
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-        summary.update(plain_metrics(trainer.callback_metrics))
-        if trainer.checkpoint_callback is not None and trainer.checkpoint_callback.best_model_score is not None:
-            summary["val/acc_best"] = float(trainer.checkpoint_callback.best_model_score)
-            summary["best_checkpoint"] = trainer.checkpoint_callback.best_model_path
-        train_seconds = timer.time_elapsed("train")
-        images_per_step = datamodule.batch_size + datamodule.unlabeled_batch_size
-        summary.update(
-            global_step=trainer.global_step,
-            epochs=trainer.current_epoch,
-            train_seconds=train_seconds,
-            startup_seconds=timer.start_time("train") - startup_origin,
-            train_images_per_second=trainer.global_step * images_per_step * trainer.world_size / max(train_seconds, 1e-9),
-        )
+        in_training = False
+        summary.update(training_progress(trainer, timer, images_per_step, startup_origin))
         if cfg.get("test"):
             (test_metrics,) = trainer.test(model, datamodule=datamodule, ckpt_path=summary.get("best_checkpoint"))
             summary.update(plain_metrics(test_metrics))
@@ -102,6 +112,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # Lightning answers Ctrl-C with a graceful shutdown, then sys.exit(1)
         summary["status"] = "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
         summary["error"] = f"{type(error).__name__}: {error}"
+        if in_training:  # record how far it got
+            summary.update(training_progress(trainer, timer, images_per_step, startup_origin))
         raise
     finally:
         summary["wall_seconds"] = time.monotonic() - started
