@@ -48,6 +48,26 @@ def compose_train(*overrides: str, output_dir: Path | None = None) -> DictConfig
     return cfg
 
 
+def upscale(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 images resized to ``size`` x ``size`` (bilinear)."""
+    resized = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear")
+    return resized.round().clamp(0, 255).byte()
+
+
+def digits_batch(digits, n_labeled: int = 8, n_unlabeled: int = 16, channels: int = 1, size: int = 8) -> dict:
+    """A training batch of real digits, as the DataModule hands it to ``training_step``; ``channels`` and
+    ``size`` turn the digits into colour images of another size."""
+    images = digits.train.images[: n_labeled + n_unlabeled]
+    images = (upscale(images, size) if size != 8 else images).expand(-1, channels, -1, -1).contiguous()
+    return {"labeled": (images[:n_labeled], digits.train.labels[:n_labeled]), "unlabeled": images[n_labeled:]}
+
+
+@pytest.fixture
+def deterministic_z(monkeypatch):
+    """z = mu: an ELBO becomes a deterministic function that a test can recompute."""
+    monkeypatch.setattr(torch, "randn_like", torch.zeros_like)
+
+
 def quiet(module):
     """A LightningModule whose ``training_step`` can run without a Trainer (logging switched off)."""
     module.log = module.log_dict = lambda *args, **kwargs: None
@@ -90,9 +110,7 @@ def fashion_idx_dir(tmp_path_factory, digits) -> Path:
         train_x, train_y = real.train.images[:1200, 0], real.train.labels[:1200]
         test_x, test_y = real.test.images[:300, 0], real.test.labels[:300]
     else:
-        upscale = torch.nn.functional.interpolate
-        big = upscale(digits.train.images.float(), size=(28, 28), mode="bilinear").round().clamp(0, 255).byte()
-        test_big = upscale(digits.test.images.float(), size=(28, 28), mode="bilinear").round().clamp(0, 255).byte()
+        big, test_big = upscale(digits.train.images, 28), upscale(digits.test.images, 28)
         train_x, train_y, test_x, test_y = big[:, 0], digits.train.labels, test_big[:, 0], digits.test.labels
     write_idx(out / "train-images-idx3-ubyte.gz", train_x.numpy())
     write_idx(out / "train-labels-idx1-ubyte.gz", train_y.numpy().astype(np.uint8))

@@ -6,15 +6,12 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from conftest import quiet
+from conftest import digits_batch, quiet
 from ssl_hybrid.models import CoupledModule
 from ssl_hybrid.models.coupled import coupling_strength
 from ssl_hybrid.train import train
-
-
-def _batch(digits):
-    return {"labeled": (digits.train.images[:8], digits.train.labels[:8]), "unlabeled": digits.train.images[8:24]}
 
 
 def test_alpha_maps_to_the_prior_precision():
@@ -24,17 +21,26 @@ def test_alpha_maps_to_the_prior_precision():
 
 
 def test_alpha_one_is_the_discriminative_model_alone(digits):
-    module = quiet(CoupledModule(10, (1, 8, 8), alpha=1.0))
+    module = quiet(CoupledModule(10, (1, 8, 8), alpha=1.0)).eval()
     assert module.vae is None and module.generative_backbone is None
     assert module.coupling_penalty().item() == 0.0
-    assert torch.isfinite(module.training_step(_batch(digits), 0))
+    batch = digits_batch(digits)
+    x_l, y_l = batch["labeled"]
+    with torch.no_grad():
+        assert module.training_step(batch, 0).item() == pytest.approx(F.cross_entropy(module(x_l), y_l).item(), rel=1e-6)
 
 
-def test_alpha_zero_ties_the_two_networks(digits):
-    module = quiet(CoupledModule(10, (1, 8, 8), alpha=0.0))
+def test_alpha_zero_ties_the_two_networks_and_trains_the_encoder_on_the_elbo_alone(digits):
+    module = quiet(CoupledModule(10, (1, 8, 8), alpha=0.0)).eval()
     assert module.generative_backbone is module.backbone and module.generative_head is module.classifier
     assert module.coupling_penalty().item() == 0.0
-    assert torch.isfinite(module.training_step(_batch(digits), 0))
+    batch = digits_batch(digits)
+    ce = []
+    module.log_training_step = lambda logits, labels, values: ce.append(values["ce"])
+    loss = module.training_step(batch, 0)
+    encoder = list(module.backbone.parameters())
+    assert all(g is None for g in torch.autograd.grad(ce[0], encoder, retain_graph=True, allow_unused=True))
+    assert all(g is not None and g.any() for g in torch.autograd.grad(loss, encoder)[:2])
 
 
 def test_in_between_the_prior_pulls_the_networks_together(digits):

@@ -20,12 +20,6 @@ from ssl_hybrid.sample import first_test_images, sample_grid
 from ssl_hybrid.train import train
 
 
-@pytest.fixture
-def deterministic_z(monkeypatch):
-    """z = mu: the bound becomes a deterministic function we can recompute by hand."""
-    monkeypatch.setattr(torch, "randn_like", torch.zeros_like)
-
-
 def test_m2_unlabeled_bound_matches_brute_force(digits, deterministic_z):
     torch.manual_seed(0)
     model = M2Module(10, (1, 8, 8), alpha=0.5, latent_dim=4, decoder_width=8, backbone={"name": "ssl_cnn_small", "width": 8})

@@ -8,16 +8,9 @@ import torch
 import torch.nn.functional as F
 from pytorch_lightning.callbacks import BackboneFinetuning
 
-from conftest import quiet
+from conftest import digits_batch, quiet
 from ssl_hybrid.models import HybridModule
 from ssl_hybrid.models.base import create_backbone
-
-
-def _batch(n_labeled=8, n_unlabeled=16, shape=(1, 8, 8)):
-    g = torch.Generator().manual_seed(0)
-    x_l = torch.randint(0, 256, (n_labeled, *shape), dtype=torch.uint8, generator=g)
-    x_u = torch.randint(0, 256, (n_unlabeled, *shape), dtype=torch.uint8, generator=g)
-    return {"labeled": (x_l, torch.arange(n_labeled) % 10), "unlabeled": x_u}
 
 
 def test_default_backbone_follows_the_timm_model_api():
@@ -43,17 +36,18 @@ def test_pretrained_weights_load_through_timms_own_path(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["resnet18", "ssl_cnn_base"])
-def test_any_timm_backbone_works_on_small_colour_images(name):
+def test_any_timm_backbone_works_on_small_colour_images(name, digits):
     module = quiet(HybridModule(10, (3, 16, 16), alpha=0.5, backbone={"name": name}))
-    loss = module.training_step(_batch(shape=(3, 16, 16)), 0)
+    loss = module.training_step(digits_batch(digits, channels=3, size=16), 0)
     loss.backward()
     assert torch.isfinite(loss) and module.vae.likelihood.__class__.__name__ == "DiscretizedLogistic"
+    assert all(p.grad is not None and p.grad.any() for p in [*module.backbone.parameters()][:2])
 
 
-def test_alpha_one_has_no_generative_branch_and_ignores_unlabeled_images():
+def test_alpha_one_has_no_generative_branch_and_ignores_unlabeled_images(digits):
     module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0))
     assert module.vae is None
-    batch = _batch()
+    batch = digits_batch(digits)
     module.eval()  # same BN statistics either way
     without = module.training_step({"labeled": batch["labeled"]}, 0)
     assert torch.allclose(without, module.training_step(batch, 0))
@@ -66,24 +60,33 @@ def _encoder_grad(module, batch):
     return torch.cat([p.grad.flatten() for p in module.backbone.parameters()])
 
 
-def test_alpha_zero_trains_the_encoder_on_the_elbo_alone():
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_labels_shape_the_encoder_only_when_alpha_is_above_zero(alpha, digits):
     torch.manual_seed(0)
-    module = quiet(HybridModule(10, (1, 8, 8), alpha=0.0)).eval()
-    batch = _batch()
+    module = quiet(HybridModule(10, (1, 8, 8), alpha=alpha)).eval()
+    batch = digits_batch(digits)
     grad = _encoder_grad(module, batch)
-    y = batch["labeled"][1]
-    batch["labeled"] = (batch["labeled"][0], (y + 1) % 10)  # other labels change nothing for the encoder
-    assert torch.allclose(grad, _encoder_grad(module, batch))
-    assert module.classifier.weight.grad.abs().sum() > 0  # ...but the head still learns
-
-
-def test_alpha_between_the_ends_lets_labels_shape_the_encoder():
-    torch.manual_seed(0)
-    module = quiet(HybridModule(10, (1, 8, 8), alpha=0.5)).eval()
-    batch = _batch()
-    grad = _encoder_grad(module, batch)
+    assert grad.abs().sum() > 0
+    assert module.classifier.weight.grad.abs().sum() > 0  # the head learns at either end
     batch["labeled"] = (batch["labeled"][0], (batch["labeled"][1] + 1) % 10)
-    assert not torch.allclose(grad, _encoder_grad(module, batch))
+    same = torch.allclose(grad, _encoder_grad(module, batch))
+    assert same == (alpha == 0.0)  # alpha = 0: the encoder learns from the ELBO alone (M1)
+
+
+def test_the_training_loss_is_alpha_times_the_discriminative_term_plus_one_minus_alpha_times_the_nelbo(digits, deterministic_z):
+    module = quiet(HybridModule(10, (1, 8, 8), alpha=0.5, consistency_weight=2.0, consistency_threshold=0.0)).eval()
+    batch = _two_view_batch(digits)
+    (x_l, y_l), (x_u, x_strong) = batch["labeled"], batch["unlabeled"]
+    with torch.no_grad():  # eval mode: each image's features do not depend on the rest of the batch
+        ce = F.cross_entropy(module(x_l), y_l)
+        consistency = F.cross_entropy(module(x_strong), module(x_u).argmax(1))
+        images = torch.cat([x_l, x_u])
+        terms = module.vae(module.encode(images), images)
+        nelbo = (terms.nll + terms.kl).mean() / images[0].numel()
+        for alpha in (0.25, 0.5, 0.75):
+            module.hparams.alpha = alpha
+            expected = alpha * (ce + 2.0 * consistency) + (1 - alpha) * nelbo
+            assert module.training_step(batch, 0).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_alpha_outside_the_unit_interval_is_rejected():
@@ -107,31 +110,31 @@ def test_backbone_finetuning_is_refused_with_advice():
         module.configure_optimizers()
 
 
-def _two_view_batch():
-    batch = _batch()
+def _two_view_batch(digits):
+    batch = digits_batch(digits)
     strong = torch.flip(batch["unlabeled"], dims=[3])
     return {**batch, "unlabeled": [batch["unlabeled"], strong]}
 
 
-def test_consistency_term_needs_unlabeled_images_and_their_strong_views():
+def test_consistency_term_needs_unlabeled_images_and_their_strong_views(digits):
     module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0))
     with pytest.raises(ValueError, match="strong_transforms"):
-        module.training_step(_batch(), 0)
+        module.training_step(digits_batch(digits), 0)
     with pytest.raises(ValueError, match="unlabeled_ratio"):
-        module.training_step({"labeled": _batch()["labeled"]}, 0)
+        module.training_step({"labeled": digits_batch(digits)["labeled"]}, 0)
 
 
-def test_propagated_labels_need_the_consistency_term_or_the_label_graph():
-    batch = {**_batch(), "unlabeled_prior": torch.full((len(_batch()["unlabeled"]), 10), 0.1)}
+def test_propagated_labels_need_the_consistency_term_or_the_label_graph(digits):
+    batch = {**digits_batch(digits), "unlabeled_prior": torch.full((len(digits_batch(digits)["unlabeled"]), 10), 0.1)}
     with pytest.raises(ValueError, match="consistency_weight"):
         quiet(HybridModule(10, (1, 8, 8), alpha=1.0)).training_step(batch, 0)
     quiet(HybridModule(10, (1, 8, 8), alpha=1.0, classify_with="graph")).training_step(batch, 0)
 
 
-def test_a_propagated_prior_changes_the_pseudo_labels_the_strong_view_is_trained_on():
+def test_a_propagated_prior_changes_the_pseudo_labels_the_strong_view_is_trained_on(digits):
     torch.manual_seed(0)
     module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0, consistency_threshold=0.0)).eval()
-    batch = _two_view_batch()
+    batch = _two_view_batch(digits)
     n_u = len(batch["unlabeled"][0])
     one_hot = lambda label: F.one_hot(torch.full((n_u,), label), 10).float() * 0.99 + 0.001
     losses = [module.training_step({**batch, "unlabeled_prior": one_hot(c)}, 0) for c in (0, 1)]
@@ -141,47 +144,47 @@ def test_a_propagated_prior_changes_the_pseudo_labels_the_strong_view_is_trained
     assert (losses[0] - losses[1]).item() == pytest.approx((ce[0] - ce[1]).item(), abs=1e-4)
 
 
-def test_consistency_term_enters_the_discriminative_loss():
+def test_consistency_term_enters_the_discriminative_loss(digits):
     torch.manual_seed(0)
     kwargs = {"alpha": 1.0, "consistency_threshold": 0.0}
     with_term = quiet(HybridModule(10, (1, 8, 8), consistency_weight=1.0, **kwargs)).eval()
     without = quiet(HybridModule(10, (1, 8, 8), consistency_weight=0.0, **kwargs)).eval()
     missing, unexpected = without.load_state_dict(with_term.state_dict(), strict=False)
     assert not missing and unexpected and all(key.startswith("pseudo_labeler.") for key in unexpected)
-    batch = _two_view_batch()
+    batch = _two_view_batch(digits)
     gap = with_term.training_step(batch, 0) - without.training_step(batch, 0)
     assert gap.item() > 0  # the consistency CE is positive and adds at weight 1 when alpha = 1
 
 
-def test_alpha_schedule_starts_generative_and_keeps_the_branch_at_alpha_one():
+def test_alpha_schedule_starts_generative_and_keeps_the_branch_at_alpha_one(digits):
     module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, alpha_schedule={"ramp_steps": 100}))
     assert module.vae is not None and module.alpha == 0.0
-    assert torch.isfinite(module.training_step(_batch(), 0))
+    assert torch.isfinite(module.training_step(digits_batch(digits), 0))
     # once the ramp is over (alpha = 1) the branch adds nothing to the loss but still takes part (DDP needs it)
     module.ramp_steps = 0
-    with_branch = module.training_step(_batch(), 0)
+    with_branch = module.training_step(digits_batch(digits), 0)
     with_branch.backward()
     assert all(p.grad is not None and not p.grad.any() for p in module.vae.parameters())
 
 
-def test_soft_consistency_with_alignment_trains_and_keeps_its_statistics_in_the_checkpoint():
+def test_soft_consistency_with_alignment_trains_and_keeps_its_statistics_in_the_checkpoint(digits):
     module = quiet(
         HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0, consistency_mask="soft", distribution_alignment=True)
     )
     before = module.pseudo_labeler.confidence_mean.clone()
-    assert torch.isfinite(module.training_step(_two_view_batch(), 0))
+    assert torch.isfinite(module.training_step(_two_view_batch(digits), 0))
     assert not torch.equal(before, module.pseudo_labeler.confidence_mean)
     assert {"pseudo_labeler.mean_probs", "pseudo_labeler.confidence_mean"} <= set(module.state_dict())
 
 
-def test_mean_teacher_labels_the_weak_view_and_follows_the_model_by_its_moving_average():
+def test_mean_teacher_labels_the_weak_view_and_follows_the_model_by_its_moving_average(digits):
     torch.manual_seed(0)
     module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0, consistency_threshold=0.0, teacher_ema=0.9))
     teacher_start = [p.clone() for p in module.teacher.parameters()]
     assert all(not p.requires_grad for p in module.teacher.parameters())
     seen = []
     module.pseudo_labeler.register_forward_hook(lambda labeler, args, out: seen.append(args[0]))
-    batch = _two_view_batch()
+    batch = _two_view_batch(digits)
     optimizer = torch.optim.SGD(module.parameters(), lr=0.5)
     module.training_step(batch, 0).backward()
     assert torch.equal(seen[0], module.teacher_logits(batch["unlabeled"][0]))
