@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from pytorch_lightning import LightningModule, Trainer
@@ -79,3 +80,26 @@ def test_paths_and_hydra_dirs_resolve(tmp_path):
     assert cfg.paths.output_dir == str(tmp_path)
     assert cfg.trainer.default_root_dir == str(tmp_path)
     assert cfg.callbacks.model_checkpoint.dirpath == f"{tmp_path}/checkpoints"
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "model.alpha=abc", "model.latent_dim=0", "model.decoder_width=1", "model.alpha_schedule=100",
+        "model.alpha_schedule={ramp:100}", "model.kl_warmup_steps=-5", "model.consistency_weight=-1",
+        "model.consistency_mask=sofft", "model.teacher_ema=1.5", "model.optimizer.name=adamm", "model.optimizer.lr=0",
+        "model.optimizer.layer_decay=1.5", "model.scheduler.warmup_steps=-1", "model=coupled model.coupling_scale=-1",
+        "data.labels_per_class=0", "data.val_per_class=-5", "data.split_seed=-1", "data.image_size=0",
+        "data.unlabeled_ratio=0.01", "data.label_propagation={dims:10,neighbours:5,blur:maybe}",
+    ],
+)  # fmt: skip
+def test_nonsense_settings_are_refused_before_any_data_is_read_naming_their_key(override, tmp_path):
+    *choices, setting = override.split()
+    cfg = compose_train(*choices, setting, output_dir=tmp_path)
+    group = setting.split(".")[0]
+    key = setting.split("=")[0].removesuffix(".blur")
+    with pytest.raises(InstantiationException, match=key.replace(".", r"\.")):
+        if group == "model":
+            instantiate(cfg.model, num_classes=10, image_shape=[1, 8, 8], _convert_="all")
+        else:
+            instantiate(cfg.data, _convert_="all")

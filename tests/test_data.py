@@ -16,8 +16,10 @@ from ssl_hybrid.data.sampling import CyclingSampler
 from ssl_hybrid.data.sources import load_fashion_mnist, load_image_folder
 
 
-def _rows(images: torch.Tensor) -> Counter:
-    return Counter(bytes(img.numpy().tobytes()) for img in images)
+def _rows(images: torch.Tensor, labels: torch.Tensor | None = None) -> Counter:
+    """The images as a multiset of their bytes (with their labels, if given)."""
+    rows = [bytes(img.numpy().tobytes()) for img in images]
+    return Counter(rows if labels is None else zip(rows, labels.tolist()))
 
 
 def test_digits_train_and_test_partition_the_real_dataset(digits):
@@ -167,7 +169,8 @@ def test_image_folder_reads_the_layout(image_folder_root, digits):
     assert splits.classes == tuple(f"digit_{c}" for c in range(10))
     assert len(splits.train) == 300 and len(splits.val) == 100 and len(splits.test) == 200
     assert len(splits.extra_unlabeled) == len(digits.train) - 400  # found through nested folders
-    assert _rows(splits.train.images) == _rows(digits.train.images[:300])  # PNG round trip is lossless
+    # PNG round trip is lossless, and each image's class is its folder's
+    assert _rows(splits.train.images, splits.train.labels) == _rows(digits.train.images[:300], digits.train.labels[:300])
     rgb = load_image_folder(str(image_folder_root), channels=3, image_size=16)
     assert rgb.image_shape == (3, 16, 16)
 
@@ -175,6 +178,17 @@ def test_image_folder_reads_the_layout(image_folder_root, digits):
 def test_image_folder_explains_a_wrong_layout(tmp_path):
     with pytest.raises(FileNotFoundError, match="labeled"):
         load_image_folder(str(tmp_path))
+    with pytest.raises(ValueError, match="data.root"):
+        load_image_folder(None)
+
+
+def test_augmentations_that_change_the_image_size_are_refused_naming_their_key():
+    from kornia.augmentation import RandomCrop
+
+    dm = _fit_ready(SemiSupervisedDataModule("digits", unlabeled_ratio=1, strong_transforms=[RandomCrop((6, 6))]))
+    batch, *_ = next(iter(dm.train_dataloader()))
+    with pytest.raises(ValueError, match=r"data.strong_transforms turn images of shape \(1, 8, 8\) into \(1, 6, 6\)"):
+        dm.on_after_batch_transfer(batch, 0)
 
 
 def test_strong_transforms_give_two_views_of_each_unlabeled_image():

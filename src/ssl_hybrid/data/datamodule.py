@@ -71,8 +71,23 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             raise ValueError(f"unknown data.dataset {dataset!r}; choose one of {sorted(SOURCES)}")
         if batch_size < 1 or unlabeled_ratio < 0:
             raise ValueError(f"need data.batch_size >= 1 and data.unlabeled_ratio >= 0, got {batch_size}, {unlabeled_ratio}")
-        if label_propagation is not None and set(label_propagation) != set(PROPAGATION_KEYS):
-            raise ValueError(f"data.label_propagation needs exactly the keys {PROPAGATION_KEYS}, got {sorted(label_propagation)}")
+        if unlabeled_ratio > 0 and round(unlabeled_ratio * batch_size) == 0:
+            raise ValueError(
+                f"data.unlabeled_ratio={unlabeled_ratio} gives no unlabeled image per step at data.batch_size={batch_size}: "
+                "use 0 for none, or a larger ratio"
+            )
+        if labels_per_class is not None and labels_per_class < 1:
+            raise ValueError(f"data.labels_per_class must be at least 1, or null for every image, got {labels_per_class}")
+        for key, value in {"val_per_class": val_per_class, "split_seed": split_seed}.items():
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"data.{key} must be a non-negative integer, got {value!r}")
+        if image_size is not None and image_size < 1:
+            raise ValueError(f"data.image_size must be at least 1, or null for the native size, got {image_size}")
+        if label_propagation is not None:
+            if not isinstance(label_propagation, dict) or set(label_propagation) != set(PROPAGATION_KEYS):
+                raise ValueError(f"data.label_propagation needs exactly the keys {PROPAGATION_KEYS}, got {label_propagation!r}")
+            if not isinstance(label_propagation["blur"], bool):
+                raise ValueError(f"data.label_propagation.blur must be true or false, got {label_propagation['blur']!r}")
         self.dataset, self.root, self.download = dataset, root, download
         self.labels_per_class, self.split_seed, self.val_per_class = labels_per_class, split_seed, val_per_class
         self.batch_size, self.unlabeled_ratio = batch_size, unlabeled_ratio
@@ -188,14 +203,27 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     def augment(self, batch: dict[str, Any]) -> dict[str, Any]:
         """A training batch as the model sees it: augmented views of the gathered uint8 images."""
         x_l, y_l = batch["labeled"]
-        augmented = {"labeled": (apply_to_uint8(self.train_transform, x_l), y_l)}
+        augmented = {"labeled": (self._view(self.train_transform, x_l, "train_transforms"), y_l)}
         if "unlabeled" in batch:
             x_u = batch["unlabeled"]
             if self.label_propagation is not None:
                 x_u, augmented["unlabeled_prior"] = x_u
-            weak = apply_to_uint8(self.train_transform, x_u)
-            augmented["unlabeled"] = weak if self.strong_transform is None else [weak, apply_to_uint8(self.strong_transform, x_u)]
+            weak = self._view(self.train_transform, x_u, "train_transforms")
+            if self.strong_transform is None:
+                augmented["unlabeled"] = weak
+            else:
+                augmented["unlabeled"] = [weak, self._view(self.strong_transform, x_u, "strong_transforms")]
         return augmented
+
+    @staticmethod
+    def _view(transform: Callable | None, images: torch.Tensor, key: str) -> torch.Tensor:
+        view = apply_to_uint8(transform, images)
+        if view.shape != images.shape:
+            raise ValueError(
+                f"data.{key} turn images of shape {tuple(images.shape[1:])} into {tuple(view.shape[1:])}: augmentations "
+                "must keep the image size (check crop sizes against data.image_size)"
+            )
+        return view
 
     def _eval_loader(self, part: LabeledImages) -> DataLoader:
         return self._loader(TensorDataset(part.images, part.labels), self.eval_batch_size)

@@ -199,9 +199,11 @@ def _class_folder(folder: Path, classes: tuple[str, ...], channels: int, image_s
     return LabeledImages(_decode(paths, channels, image_size), torch.tensor(labels, dtype=torch.long))
 
 
-def load_image_folder(root: str, download: bool = False, channels: int = 3, image_size: int = 32) -> DatasetSplits:
+def load_image_folder(root: str | None, download: bool = False, channels: int = 3, image_size: int = 32) -> DatasetSplits:
     """A user's own images: ``root/labeled/<class>/*``, ``root/test/<class>/*``, optionally
     ``root/unlabeled/**`` (any nesting) and ``root/val/<class>/*``. Images are resized to ``image_size``."""
+    if root is None:
+        raise ValueError("data=image_folder needs data.root: the folder holding labeled/ and test/")
     if channels not in (1, 3):
         raise ValueError(f"image_folder: channels must be 1 or 3, got {channels}")
     root_path = Path(root).expanduser()

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import BaseFinetuning
-from timm.optim import create_optimizer_v2, param_groups_layer_decay, param_groups_weight_decay
+from timm.optim import create_optimizer_v2, list_optimizers, param_groups_layer_decay, param_groups_weight_decay
 from torch import nn
 from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
@@ -52,11 +52,28 @@ def warmup_cosine(warmup_steps: int, total_steps: int):
     return factor
 
 
+def check_training_settings(optimizer: dict[str, Any], scheduler: dict[str, Any]) -> None:
+    """Refuses settings that would train nothing or the opposite of what they say, before any data is read."""
+    name = str(optimizer["name"]).lower().removeprefix("lookahead_")
+    if name not in list_optimizers():
+        raise ValueError(f"model.optimizer.name {optimizer['name']!r} is not a timm optimizer (timm.optim.list_optimizers())")
+    if not optimizer["lr"] > 0 or optimizer["weight_decay"] < 0:
+        raise ValueError(
+            f"need model.optimizer.lr > 0 and model.optimizer.weight_decay >= 0, got {optimizer['lr']}, {optimizer['weight_decay']}"
+        )
+    layer_decay = optimizer["layer_decay"]
+    if layer_decay is not None and not 0.0 < layer_decay <= 1.0:
+        raise ValueError(f"model.optimizer.layer_decay must lie in (0, 1] (earlier layers learn slower), got {layer_decay}")
+    if scheduler["warmup_steps"] < 0:
+        raise ValueError(f"model.scheduler.warmup_steps must be >= 0, got {scheduler['warmup_steps']}")
+
+
 class SemiSupervisedModule(pl.LightningModule):
     """Subclasses call ``save_hyperparameters()`` with plain-container arguments only, so checkpoints load with
     ``torch.load(weights_only=True)`` and with ``load_from_checkpoint`` outside Hydra."""
 
     objective: str = ""
+    class_conditional = False  # whether it models p(x | y) and so can classify generatively
 
     def __init__(
         self,
@@ -70,15 +87,18 @@ class SemiSupervisedModule(pl.LightningModule):
         classify_with: str = "head",
     ) -> None:
         super().__init__()
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"model.alpha must lie in [0, 1], got {alpha}")
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"model.alpha must be a number in [0, 1], got {alpha!r}")
         if classify_with not in CLASSIFY_WITH:
             raise ValueError(f"model.classify_with must be one of {CLASSIFY_WITH}, got {classify_with!r}")
+        if classify_with == "generative" and not self.class_conditional:
+            raise ValueError(f"model.classify_with=generative needs a class-conditional model; {self.objective!r} is not one")
         self.num_classes, self.image_shape = num_classes, tuple(image_shape)
         self.num_dims = math.prod(image_shape)
         self.classify_with = classify_with
         self.optimizer_settings = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
         self.scheduler_settings = {**DEFAULT_SCHEDULER, **(scheduler or {})}
+        check_training_settings(self.optimizer_settings, self.scheduler_settings)
         channels = image_shape[0]
         self.likelihood_name = likelihood
         if likelihood == "auto":
@@ -167,7 +187,7 @@ class SemiSupervisedModule(pl.LightningModule):
 
     def generative_logits(self, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         """log p(y) + ELBO(x, y) per class: a generative classifier, for class-conditional models."""
-        raise ValueError(f"model.classify_with=generative needs a class-conditional model; {self.objective!r} is not one")
+        raise NotImplementedError
 
     def eval_elbo_terms(
         self, features: torch.Tensor, images: torch.Tensor
@@ -285,7 +305,13 @@ def load_module(ckpt_path: str | Path, map_location: str = "cpu") -> SemiSupervi
     ckpt_path = Path(ckpt_path)
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"no checkpoint at {ckpt_path}")
-    target = torch.load(ckpt_path, map_location=map_location, weights_only=True).get(MODULE_CLASS_KEY)
+    try:
+        checkpoint = torch.load(ckpt_path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch.load fails in many ways on a file that is not a checkpoint
+        raise ValueError(f"{ckpt_path} could not be read as a checkpoint ({type(error).__name__}: {error})") from error
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"{ckpt_path} is not a Lightning checkpoint (no state_dict)")
+    target = checkpoint.get(MODULE_CLASS_KEY)
     if target is None:
         run_config = ckpt_path.parent.parent / ".hydra" / "config.yaml"
         if not run_config.is_file():

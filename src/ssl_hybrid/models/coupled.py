@@ -50,6 +50,8 @@ class CoupledModule(M2Module):
             num_classes, image_shape, alpha, latent_dim, backbone, likelihood, decoder_width, classify_with, optimizer, scheduler
         )
         self.save_hyperparameters()
+        if not coupling_scale > 0:
+            raise ValueError(f"model.coupling_scale must be > 0 (alpha sets the coupling's strength), got {coupling_scale}")
         if self.vae is None:  # alpha = 1: independent, the generative model cannot affect the classifier
             self.generative_backbone, self.generative_head = None, None
         elif alpha == 0.0:  # tied: one set of parameters

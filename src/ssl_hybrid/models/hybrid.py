@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssl_hybrid.models.base import SemiSupervisedModule
-from ssl_hybrid.models.pseudo_labels import PseudoLabeler
+from ssl_hybrid.models.pseudo_labels import PseudoLabeler, check_pseudo_label_settings
 from ssl_hybrid.models.vae import VAEBranch
 from ssl_hybrid.objectives import blend, nelbo_per_dim, pseudo_label_consistency, ramped_alpha
 
@@ -52,6 +52,17 @@ class HybridModule(SemiSupervisedModule):
     ) -> None:
         super().__init__(num_classes, image_shape, alpha, backbone, likelihood, optimizer, scheduler, classify_with)
         self.save_hyperparameters()
+        if alpha_schedule is not None and (
+            not isinstance(alpha_schedule, dict) or set(alpha_schedule) != {"ramp_steps"} or alpha_schedule["ramp_steps"] < 0
+        ):
+            raise ValueError(f"model.alpha_schedule must be null or {{ramp_steps: N}} with N >= 0, got {alpha_schedule!r}")
+        if kl_warmup_steps < 0 or consistency_weight < 0:
+            raise ValueError(
+                f"need model.kl_warmup_steps >= 0 and model.consistency_weight >= 0, got {kl_warmup_steps}, {consistency_weight}"
+            )
+        if teacher_ema is not None and not 0.0 < teacher_ema < 1.0:
+            raise ValueError(f"model.teacher_ema must lie in (0, 1) or be null, got {teacher_ema}")
+        check_pseudo_label_settings(consistency_mask, consistency_threshold)
         self.ramp_steps = int((alpha_schedule or {}).get("ramp_steps", 0))
         self.pseudo_labeler: PseudoLabeler | None = None
         if consistency_weight > 0:
@@ -60,8 +71,6 @@ class HybridModule(SemiSupervisedModule):
         # and head instead of the model being trained.
         self.teacher: nn.Sequential | None = None
         if consistency_weight > 0 and teacher_ema is not None:
-            if not 0.0 < teacher_ema < 1.0:
-                raise ValueError(f"model.teacher_ema must lie in (0, 1) or be null, got {teacher_ema}")
             self.teacher = nn.Sequential(copy.deepcopy(self.backbone), copy.deepcopy(self.classifier)).requires_grad_(False)
         # alpha = 1 is purely discriminative: no generative parameters to train (or to leave unused under DDP).
         if alpha < 1.0 or self.ramp_steps > 0:

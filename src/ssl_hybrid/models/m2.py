@@ -19,6 +19,7 @@ from ssl_hybrid.objectives import blend, m2_unlabeled_nelbo
 
 class M2Module(SemiSupervisedModule):
     objective = "m2"
+    class_conditional = True
 
     def __init__(
         self,

@@ -10,6 +10,13 @@ from ssl_hybrid.objectives import align_to_uniform, soft_weights, threshold_weig
 CONSISTENCY_MASKS = ("threshold", "soft")
 
 
+def check_pseudo_label_settings(mask: str, threshold: float) -> None:
+    if mask not in CONSISTENCY_MASKS:
+        raise ValueError(f"model.consistency_mask must be one of {CONSISTENCY_MASKS}, got {mask!r}")
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"model.consistency_threshold must lie in [0, 1], got {threshold}")
+
+
 class PseudoLabeler(nn.Module):
     """Turns the weak view's logits into ``(pseudo_labels, weights)``.
 
@@ -33,10 +40,7 @@ class PseudoLabeler(nn.Module):
         momentum: float = 0.99,
     ) -> None:
         super().__init__()
-        if mask not in CONSISTENCY_MASKS:
-            raise ValueError(f"model.consistency_mask must be one of {CONSISTENCY_MASKS}, got {mask!r}")
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"model.consistency_threshold must lie in [0, 1], got {threshold}")
+        check_pseudo_label_settings(mask, threshold)
         self.mask, self.threshold = mask, threshold
         self.distribution_alignment, self.momentum = distribution_alignment, momentum
         self.register_buffer("mean_probs", torch.full((num_classes,), 1.0 / num_classes))

@@ -62,7 +62,9 @@ class VAEBranch(nn.Module):
     ) -> None:
         super().__init__()
         if likelihood not in LIKELIHOODS:
-            raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {sorted(LIKELIHOODS)}")
+            raise ValueError(f"unknown model.likelihood {likelihood!r}; choose one of {sorted(LIKELIHOODS)}")
+        if latent_dim < 1 or decoder_width < 2:
+            raise ValueError(f"need model.latent_dim >= 1 and model.decoder_width >= 2, got {latent_dim}, {decoder_width}")
         channels, height, width = image_shape
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.likelihood = LIKELIHOODS[likelihood]()
