@@ -1,13 +1,25 @@
 from __future__ import annotations
 
 import csv
-import json
 import shutil
+from collections import Counter
 
 import pytest
 
 from ssl_hybrid.compare import CSV_FILE, PLOT_FILE, find_run_dirs, main
-from ssl_hybrid.run_summary import read_summary
+from ssl_hybrid.run_summary import SUMMARY_FILE, read_summary, write_json
+
+
+def _csv_rows(folder) -> list[dict[str, str]]:
+    with (folder / CSV_FILE).open() as f:
+        return list(csv.DictReader(f))
+
+
+def _edit_summary(run, **changes) -> dict:
+    """Rewrites a run's metrics.json with ``changes`` (keys with slashes through a dict: ``**{"test/acc": 1}``)."""
+    summary = {**read_summary(run), **changes}
+    write_json(run / SUMMARY_FILE, summary)
+    return summary
 
 
 @pytest.fixture
@@ -21,8 +33,7 @@ def test_compare_aggregates_a_real_multirun(sweep, capsys):
     assert main([str(sweep)]) == 0
     out = capsys.readouterr().out
     assert "4 runs found, 4 usable, 0 with problems" in out
-    with (sweep / CSV_FILE).open() as f:
-        rows = list(csv.DictReader(f))
+    rows = _csv_rows(sweep)
     assert [(r["model.alpha"], r["n"]) for r in rows] == [("0.9", "2"), ("1.0", "2")]
     for row in rows:
         alpha = float(row["model.alpha"])
@@ -33,21 +44,28 @@ def test_compare_aggregates_a_real_multirun(sweep, capsys):
     assert (sweep / PLOT_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_compare_reports_missing_and_failed_runs(sweep, tmp_path, capsys):
-    (sweep / "0" / "metrics.json").unlink()
-    summary = json.loads((sweep / "1" / "metrics.json").read_text())
-    (sweep / "1" / "metrics.json").write_text(json.dumps({**summary, "status": "failed", "error": "RuntimeError: boom"}))
+def test_compare_reports_missing_failed_and_unreadable_runs(sweep, tmp_path, capsys):
+    (sweep / "0" / SUMMARY_FILE).unlink()
+    _edit_summary(sweep / "1", status="failed", error="RuntimeError: boom")
+    for job in ("4", "5"):
+        shutil.copytree(sweep / "2", sweep / job)
+    (sweep / "4" / SUMMARY_FILE).write_text('{"test/acc": 0.9')  # cut off mid-write
+    (sweep / "5" / ".hydra" / "config.yaml").write_text("model: [alpha: 0.9\n")
     assert main([str(sweep), "--out", str(tmp_path / "out")]) == 0
     captured = capsys.readouterr()
-    assert "4 runs found, 2 usable, 2 with problems" in captured.out
+    assert "6 runs found, 2 usable, 4 with problems" in captured.out
     assert f"{sweep / '0'}: no metrics.json" in captured.err and "RuntimeError: boom" in captured.err
-    assert (tmp_path / "out" / CSV_FILE).is_file()
+    assert f"{sweep / '4'}: unreadable metrics.json" in captured.err
+    assert f"{sweep / '5'}: unreadable .hydra/config.yaml" in captured.err
+    usable = Counter(str(read_summary(sweep / job)["alpha"]) for job in ("2", "3"))
+    assert {row["model.alpha"]: int(row["n"]) for row in _csv_rows(tmp_path / "out")} == usable
+    with pytest.raises(SystemExit, match="is a file"):
+        main([str(sweep), "--out", str(sweep / "2" / SUMMARY_FILE)])
 
 
 def test_compare_can_put_any_run_parameter_on_the_x_axis(sweep, capsys):
     assert main([str(sweep), "--x", "data.split_seed", "--by", "alpha"]) == 0
-    with (sweep / CSV_FILE).open() as f:
-        rows = list(csv.DictReader(f))
+    rows = _csv_rows(sweep)
     assert sorted((r["series"], r["data.split_seed"]) for r in rows) == [
         ("alpha=0.9", "0"), ("alpha=0.9", "1"), ("alpha=1.0", "0"), ("alpha=1.0", "1"),
     ]  # fmt: skip
@@ -68,10 +86,8 @@ def test_compare_finds_run_dirs_given_directly(sweep):
 def test_compare_picks_each_series_best_x_on_validation_not_test(sweep, capsys):
     # validation and test disagree: alpha 0.9 is the better on validation, alpha 1 on test
     for job in range(4):
-        path = sweep / str(job) / "metrics.json"
-        summary = json.loads(path.read_text())
-        val, test = (0.9, 0.2) if summary["alpha"] == 0.9 else (0.5, 0.8)
-        path.write_text(json.dumps({**summary, "val/acc_best": val, "test/acc": test}))
+        val, test = (0.9, 0.2) if read_summary(sweep / str(job))["alpha"] == 0.9 else (0.5, 0.8)
+        _edit_summary(sweep / str(job), **{"val/acc_best": val, "test/acc": test})
     assert main([str(sweep), "--by", "objective"]) == 0
     best_table = capsys.readouterr().out.split("chosen by val/acc_best:")[1].splitlines()
     assert best_table[3].split()[:5] == ["objective=blend", "0.9", "0.9000", "2", "0.2000"]
@@ -83,8 +99,7 @@ def test_compare_resolves_interpolations_in_the_saved_configs(sweep, capsys):
         config = sweep / str(job) / ".hydra" / "config.yaml"
         config.write_text(config.read_text().replace("\nseed: 0\n", "\nseed: ${data.split_seed}\n"))
     assert main([str(sweep), "--x", "seed", "--by", "alpha"]) == 0
-    with (sweep / CSV_FILE).open() as f:
-        rows = list(csv.DictReader(f))
+    rows = _csv_rows(sweep)
     assert sorted((r["series"], r["seed"], r["n"]) for r in rows) == [
         ("alpha=0.9", "0", "1"), ("alpha=0.9", "1", "1"), ("alpha=1.0", "0", "1"), ("alpha=1.0", "1", "1"),
     ]  # fmt: skip
@@ -116,20 +131,18 @@ def test_compare_reads_runs_from_the_wandb_api(monkeypatch, tmp_path, capsys):
     captured = capsys.readouterr()
     assert queries == [("me/ssl-hybrid", {"group": "g1"})]
     assert "3 runs found, 2 usable, 1 with problems" in captured.out and "me/ssl-hybrid/c: crashed" in captured.err
-    with (tmp_path / CSV_FILE).open() as f:
-        (row,) = list(csv.DictReader(f))
+    (row,) = _csv_rows(tmp_path)
     assert row["model.alpha"] == "0.9" and float(row["test/acc_mean"]) == pytest.approx(0.75)
+    with pytest.raises(SystemExit, match="no run has _runtime"):  # W&B's own keys are not run metrics
+        main(["--wandb", "me/ssl-hybrid", "--group", "g1", "--out", str(tmp_path), "--metric", "_runtime"])
 
 
 def test_runs_with_propagated_labels_form_their_own_series(sweep):
     for job in (0, 1, 2, 3):
-        summary = read_summary(sweep / str(job))
-        if summary["alpha"] == 0.9:
-            summary["label_propagation"] = "dims=100,neighbours=10,blur=True"
-            (sweep / str(job) / "metrics.json").write_text(json.dumps(summary))
+        if read_summary(sweep / str(job))["alpha"] == 0.9:
+            _edit_summary(sweep / str(job), label_propagation="dims=100,neighbours=10,blur=True")
     assert main([str(sweep)]) == 0
-    with (sweep / CSV_FILE).open() as f:
-        rows = list(csv.DictReader(f))
+    rows = _csv_rows(sweep)
     propagated = [r for r in rows if "label_propagation=dims=100,neighbours=10,blur=True" in r["series"]]
     assert [(r["model.alpha"], r["n"]) for r in propagated] == [("0.9", "2")]
     assert [r["model.alpha"] for r in rows if r not in propagated] == ["1.0"]
@@ -144,8 +157,7 @@ def test_compare_refuses_keys_no_run_has_and_paths_that_do_not_exist(sweep, tmp_
 
 
 def test_compare_warns_when_a_point_pools_runs_of_different_data(sweep, capsys):
-    summary = json.loads((sweep / "0" / "metrics.json").read_text())
-    (sweep / "0" / "metrics.json").write_text(json.dumps({**summary, "dataset": "fashion_mnist"}))
+    summary = _edit_summary(sweep / "0", dataset="fashion_mnist")
     assert main([str(sweep)]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and f"model.alpha={summary['alpha']}" in warnings[0]
@@ -155,5 +167,4 @@ def test_compare_warns_when_a_point_pools_runs_of_different_data(sweep, capsys):
 def test_compare_on_the_nelbo_itself_has_one_nelbo_column(sweep, capsys):
     assert main([str(sweep), "--metric", "test/nelbo_bpd"]) == 0
     assert capsys.readouterr().out.splitlines()[1].count("test/nelbo_bpd") == 1
-    with (sweep / CSV_FILE).open() as f:
-        assert next(csv.reader(f)) == ["series", "model.alpha", "n", "test/nelbo_bpd_mean", "test/nelbo_bpd_std"]
+    assert list(_csv_rows(sweep)[0]) == ["series", "model.alpha", "n", "test/nelbo_bpd_mean", "test/nelbo_bpd_std"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -37,9 +38,12 @@ class Run:
     name: str
     summary: dict[str, Any] | None
     config: dict[str, Any] = field(default_factory=dict)  # flattened: {"model.alpha": 0.9, ...}
+    unreadable: str | None = None  # why its summary or config could not be read
 
     @property
     def problem(self) -> str | None:
+        if self.unreadable is not None:
+            return self.unreadable
         if self.summary is None:
             return f"no {SUMMARY_FILE} (crashed before finishing, or still running)"
         status = self.summary.get("status", "completed")
@@ -106,8 +110,17 @@ def resolved_config(config_file: Path) -> dict[str, Any]:
 
 def load_run(path: Path) -> Run:
     summary_file, config_file = path / SUMMARY_FILE, path / ".hydra" / "config.yaml"
-    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None
-    config = resolved_config(config_file) if config_file.is_file() else {}
+    summary, config, reading = None, {}, summary_file
+    try:
+        if summary_file.is_file():
+            summary = json.loads(summary_file.read_text())
+            if not isinstance(summary, dict):
+                raise ValueError(f"a JSON {type(summary).__name__}, not an object")
+        reading = config_file
+        if config_file.is_file():
+            config = resolved_config(config_file)
+    except (ValueError, OSError, yaml.YAMLError, OmegaConfBaseException) as error:
+        return Run(name=str(path), summary=None, unreadable=f"unreadable {reading.relative_to(path)}: {error}")
     return Run(name=str(path), summary=summary, config=config)
 
 
@@ -288,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nbest {args.x} of each series, chosen by {args.select}:")
         print(format_best(best, args.x, args.metric, args.select))
     out = Path(args.out or (args.paths[0] if args.paths else "."))
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"ssl-hybrid-compare: --out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / CSV_FILE, args.x, args.metric)
     plot(rows, out / PLOT_FILE, args.x, args.metric)
