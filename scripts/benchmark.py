@@ -161,8 +161,12 @@ def main() -> None:
         help="also measure each config at each of these values of a config key (e.g. data.unlabeled_ratio=0,1,3,7)",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.warmup < 1 or args.rounds < 1:
+        parser.error("--warmup and --rounds must be at least 1 (the clock starts at the end of a warm-up step)")
     if args.steps <= args.warmup:
         parser.error(f"--steps ({args.steps}) must exceed --warmup ({args.warmup}): only the steps after it are timed")
+    if any("=" not in item for item in args.scale):
+        parser.error(f"--scale takes KEY=V1,V2 items, got {args.scale}")
     pl.seed_everything(0, verbose=False)
     variants = [[]] + [[f"{key}={value}"] for key, values in (item.split("=", 1) for item in args.scale) for value in values.split(",")]
     results = {}

@@ -71,7 +71,7 @@ def test_generative_classifier_beats_chance_on_digits(m2_run, digits):
 
 def test_generative_classifier_needs_a_class_conditional_model():
     with pytest.raises(ValueError, match="class-conditional"):
-        HybridModule(10, (1, 8, 8), alpha=0.5, classify_with="generative")(torch.zeros(2, 1, 8, 8, dtype=torch.uint8))
+        HybridModule(10, (1, 8, 8), alpha=0.5, classify_with="generative")
 
 
 def test_sample_grids_have_the_right_shape():
@@ -112,3 +112,12 @@ def test_reconstructions_read_the_runs_data_from_where_it_was_launched(fashion_i
     monkeypatch.chdir(tmp_path)  # not where the run was launched: ./idx is not here
     images = first_test_images(tmp_path / "run" / "checkpoints" / "best.ckpt", 5)
     assert images.shape == (5, 1, 28, 28) and images.dtype == torch.uint8
+
+
+def test_load_module_explains_files_that_are_not_checkpoints(tmp_path):
+    (tmp_path / "notes.ckpt").write_text("not a checkpoint")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "weights.ckpt")
+    with pytest.raises(ValueError, match="could not be read as a checkpoint"):
+        load_module(tmp_path / "notes.ckpt")
+    with pytest.raises(ValueError, match="no state_dict"):
+        load_module(tmp_path / "weights.ckpt")

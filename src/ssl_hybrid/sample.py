@@ -59,8 +59,12 @@ def write_grids(model: SemiSupervisedModule, ckpt_path: Path, out_dir: Path, n: 
 
 @hydra.main(version_base="1.3", config_path="pkg://ssl_hybrid.conf", config_name="sample")
 def main(cfg: DictConfig) -> None:
+    if cfg.n < 1:
+        raise ValueError(f"n must be at least 1, got {cfg.n}")
     pl.seed_everything(cfg.seed)
     ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
+    if ckpt_path.is_dir():
+        raise ValueError(f"{ckpt_path} is a folder; give a checkpoint, e.g. {ckpt_path / 'checkpoints' / 'best.ckpt'}")
     model = load_module(ckpt_path)
     model._require_vae()
     for path in write_grids(model, ckpt_path, Path(cfg.paths.output_dir), cfg.n, cfg.label):
