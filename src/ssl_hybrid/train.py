@@ -52,8 +52,10 @@ def run_facts(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def _describe_mapping(node: DictConfig | None) -> str | None:
-    return None if not node else ",".join(f"{key}={value}" for key, value in node.items())
+def _describe_mapping(node: Any) -> str | None:
+    if not isinstance(node, DictConfig):  # null, or a wrong value the model or datamodule will name
+        return None if node is None else str(node)
+    return ",".join(f"{key}={value}" for key, value in node.items())
 
 
 def training_progress(trainer: pl.Trainer, timer: Timer, images_per_step: int, startup_origin: float) -> dict[str, Any]:
@@ -99,6 +101,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for logger in trainer.loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
+        interval = trainer.val_check_interval
+        if isinstance(interval, int) and 0 < trainer.max_steps < interval:
+            log.warning(
+                "trainer.val_check_interval (%d) is beyond trainer.max_steps (%d): no validation, so no best "
+                "checkpoint; the final weights are tested", interval, trainer.max_steps,
+            )  # fmt: skip
         in_training = True
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         in_training = False
