@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
@@ -9,7 +10,8 @@ import torch.nn.functional as F
 from pytorch_lightning.callbacks import BackboneFinetuning
 
 from conftest import digits_batch, quiet
-from ssl_hybrid.models import HybridModule
+from ssl_hybrid.data import SemiSupervisedDataModule
+from ssl_hybrid.models import HybridModule, M2Module
 from ssl_hybrid.models.base import create_backbone
 
 
@@ -116,19 +118,35 @@ def _two_view_batch(digits):
     return {**batch, "unlabeled": [batch["unlabeled"], strong]}
 
 
-def test_consistency_term_needs_unlabeled_images_and_their_strong_views(digits):
-    module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0))
+def _set_up(module, stage="fit", **data):
+    """``module.setup`` as the Trainer calls it, with a digits datamodule of these settings."""
+    module.trainer = SimpleNamespace(datamodule=SemiSupervisedDataModule("digits", **data))
+    module.setup(stage)
+
+
+def test_the_consistency_term_is_refused_before_training_without_unlabeled_images_or_strong_views():
+    module = HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0)
     with pytest.raises(ValueError, match="strong_transforms"):
-        module.training_step(digits_batch(digits), 0)
+        _set_up(module)
     with pytest.raises(ValueError, match="unlabeled_ratio"):
-        module.training_step({"labeled": digits_batch(digits)["labeled"]}, 0)
+        _set_up(module, unlabeled_ratio=0, strong_transforms=[torch.nn.Identity()])
+    _set_up(module, strong_transforms=[torch.nn.Identity()])
 
 
-def test_propagated_labels_need_the_consistency_term_or_the_label_graph(digits):
-    batch = {**digits_batch(digits), "unlabeled_prior": torch.full((len(digits_batch(digits)["unlabeled"]), 10), 0.1)}
-    with pytest.raises(ValueError, match="consistency_weight"):
-        quiet(HybridModule(10, (1, 8, 8), alpha=1.0)).training_step(batch, 0)
-    quiet(HybridModule(10, (1, 8, 8), alpha=1.0, classify_with="graph")).training_step(batch, 0)
+@pytest.mark.parametrize(
+    "model, reads_them",
+    [(HybridModule, False), (M2Module, False), (partial(HybridModule, consistency_weight=1.0), True),
+     (partial(HybridModule, classify_with="graph"), True)],
+    ids=["blend", "m2", "blend_consistency", "blend_graph"],
+)  # fmt: skip
+def test_propagated_labels_are_refused_before_training_where_nothing_reads_them(model, reads_them):
+    propagation = {"dims": 10, "neighbours": 5, "blur": False}
+    module = model(10, (1, 8, 8), alpha=1.0)
+    if reads_them:
+        _set_up(module, stage="validate", label_propagation=propagation)
+    else:
+        with pytest.raises(ValueError, match="does not use it"):
+            _set_up(module, label_propagation=propagation)
 
 
 def test_a_propagated_prior_changes_the_pseudo_labels_the_strong_view_is_trained_on(digits):

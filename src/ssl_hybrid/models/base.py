@@ -157,10 +157,20 @@ class SemiSupervisedModule(pl.LightningModule):
         encoded = torch.cat([self.encode(images.to(self.device)) for images in nodes.images.split(chunk)])
         self.label_graph.fit(nodes.pca, nodes.neighbours, nodes.images, encoded, nodes.labeled, nodes.labels, self.num_classes)
 
+    def reads_propagated_labels(self) -> bool:
+        """Whether training or testing uses the labels that ``data.label_propagation`` spreads over the pool."""
+        return self.label_graph is not None
+
     def setup(self, stage: str) -> None:
         # before training, not after it: the graph is built at test time from the datamodule's propagation setting
-        if self.label_graph is not None and getattr(self.trainer.datamodule, "label_propagation", None) is None:
+        propagation = getattr(self.trainer.datamodule, "label_propagation", None)
+        if self.label_graph is not None and propagation is None:
             raise ValueError("model.classify_with=graph needs a datamodule with data.label_propagation ({dims, neighbours, blur})")
+        if propagation is not None and not self.reads_propagated_labels():
+            raise ValueError(
+                f"data.label_propagation is set, but this {self.objective!r} model does not use it: it serves the label "
+                "graph (model.classify_with=graph) and the blend's consistency term (model.consistency_weight > 0)"
+            )
 
     def on_fit_start(self) -> None:
         # training from a tested checkpoint: its graph belongs to those weights and must not score validation

@@ -108,18 +108,22 @@ class HybridModule(SemiSupervisedModule):
             for teacher_buffer, buffer in zip(self.teacher.buffers(), student.buffers()):
                 teacher_buffer.copy_(buffer)
 
+    def reads_propagated_labels(self) -> bool:
+        return super().reads_propagated_labels() or self.hparams.consistency_weight > 0
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        datamodule = self.trainer.datamodule
+        if stage != "fit" or self.hparams.consistency_weight == 0 or datamodule is None:
+            return
+        if datamodule.unlabeled_batch_size == 0:
+            raise ValueError("model.consistency_weight > 0 needs unlabeled images: set data.unlabeled_ratio > 0")
+        if datamodule.strong_transform is None:
+            raise ValueError("model.consistency_weight > 0 needs strongly augmented unlabeled views: set data.strong_transforms")
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         x_l, y_l, x_u, x_strong = split_views(batch)
         alpha, consistency_weight = self.alpha, self.hparams.consistency_weight
-        if consistency_weight > 0 and x_u is None:
-            raise ValueError("model.consistency_weight > 0 needs unlabeled images: set data.unlabeled_ratio > 0")
-        if consistency_weight > 0 and x_strong is None:
-            raise ValueError("model.consistency_weight > 0 needs strongly augmented unlabeled views: set data.strong_transforms")
-        if consistency_weight == 0 and self.label_graph is None and "unlabeled_prior" in batch:
-            raise ValueError(
-                "data.label_propagation serves the consistency term's pseudo-labels and the label graph: set "
-                "model.consistency_weight > 0 or model.classify_with=graph"
-            )
         # after a ramp up to alpha = 1 the branch still runs, at weight 0, so that under DDP every parameter keeps
         # taking part in the loss
         generative = self.vae is not None
