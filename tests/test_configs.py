@@ -47,7 +47,7 @@ def test_data_options(option, tmp_path):
 def test_model_options(option, tmp_path):
     cfg = compose_train(f"model={option}", output_dir=tmp_path)
     model = instantiate(cfg.model, num_classes=10, image_shape=[1, 8, 8], _convert_="all")
-    assert isinstance(model, LightningModule)
+    assert isinstance(model, LightningModule) and model.objective == {"hybrid": "blend"}.get(option, option)
 
 
 @pytest.mark.parametrize("option", options("trainer"))

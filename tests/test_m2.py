@@ -74,12 +74,16 @@ def test_generative_classifier_needs_a_class_conditional_model():
         HybridModule(10, (1, 8, 8), alpha=0.5, classify_with="generative")
 
 
-def test_sample_grids_have_the_right_shape():
+def test_sample_grids_draw_the_asked_classes():
     torch.manual_seed(0)
     m2 = M2Module(10, (1, 8, 8), alpha=0.5).eval()
     grid = sample_grid(m2, 20)
     assert grid.shape == (20, 1, 8, 8) and 0.0 <= grid.min() and grid.max() <= 1.0
-    assert sample_grid(m2, 5, label=3).shape == (5, 1, 8, 8)
+    torch.manual_seed(1)
+    threes = sample_grid(m2, 5, label=3)
+    for label, same in ((3, True), (4, False)):
+        torch.manual_seed(1)  # the same z: only the label differs
+        assert torch.equal(threes, m2.sample(5, torch.full((5,), label))) == same
     with pytest.raises(ValueError, match="label"):
         sample_grid(m2, 5, label=10)
     blend = HybridModule(10, (3, 16, 16), alpha=0.5).eval()
