@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -66,6 +67,17 @@ def digits_batch(digits, n_labeled: int = 8, n_unlabeled: int = 16, channels: in
 def deterministic_z(monkeypatch):
     """z = mu: an ELBO becomes a deterministic function that a test can recompute."""
     monkeypatch.setattr(torch, "randn_like", torch.zeros_like)
+
+
+def image_key(image: torch.Tensor) -> bytes:
+    """An image's bytes, to find it again after batching."""
+    return bytes(image.numpy().tobytes())
+
+
+def fit_ready(datamodule, world_size: int = 1, rank: int = 0):
+    """A datamodule whose train loader can be built without a Trainer (as rank ``rank`` of ``world_size``)."""
+    datamodule.trainer = SimpleNamespace(world_size=world_size, global_rank=rank)
+    return datamodule
 
 
 def quiet(module):

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits as sklearn_digits
 
-from conftest import FASHION_MNIST_DIR, needs_fashion_mnist, write_idx
+from conftest import FASHION_MNIST_DIR, fit_ready, image_key, needs_fashion_mnist, write_idx
 from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.data.idx import read_idx
 from ssl_hybrid.data.labels import split_labels
@@ -18,7 +17,7 @@ from ssl_hybrid.data.sources import load_fashion_mnist, load_image_folder
 
 def _rows(images: torch.Tensor, labels: torch.Tensor | None = None) -> Counter:
     """The images as a multiset of their bytes (with their labels, if given)."""
-    rows = [bytes(img.numpy().tobytes()) for img in images]
+    rows = [image_key(img) for img in images]
     return Counter(rows if labels is None else zip(rows, labels.tolist()))
 
 
@@ -59,13 +58,8 @@ def test_label_split_rejects_too_few_images_per_class(digits):
         split_labels(digits.train.labels, labels_per_class=200, val_per_class=0, split_seed=0)
 
 
-def _fit_ready(dm: SemiSupervisedDataModule, world_size: int = 1, rank: int = 0) -> SemiSupervisedDataModule:
-    dm.trainer = SimpleNamespace(world_size=world_size, global_rank=rank)
-    return dm
-
-
 def test_train_batches_mix_labeled_and_unlabeled_in_the_configured_ratio():
-    dm = _fit_ready(SemiSupervisedDataModule("digits", labels_per_class=4, val_per_class=5, batch_size=16, unlabeled_ratio=3))
+    dm = fit_ready(SemiSupervisedDataModule("digits", labels_per_class=4, val_per_class=5, batch_size=16, unlabeled_ratio=3))
     loader = dm.train_dataloader()
     batches = [batch for batch, *_ in loader]
     assert len(batches) == len(loader) == dm.num_unlabeled // 48
@@ -78,14 +72,14 @@ def test_train_batches_mix_labeled_and_unlabeled_in_the_configured_ratio():
     seen = torch.cat([b["labeled"][0] for b in batches[:3]])
     assert _rows(labeled_images).keys() <= _rows(seen).keys()
     # labels travel with their images
-    image_to_label = {bytes(img.numpy().tobytes()): int(y) for img, y in zip(labeled_images, dm.splits.train.labels[dm.label_split.labeled])}
+    image_to_label = {image_key(img): int(y) for img, y in zip(labeled_images, dm.splits.train.labels[dm.label_split.labeled])}
     for batch in batches:
         x_l, y_l = batch["labeled"]
-        assert all(image_to_label[bytes(img.numpy().tobytes())] == int(y) for img, y in zip(x_l, y_l))
+        assert all(image_to_label[image_key(img)] == int(y) for img, y in zip(x_l, y_l))
 
 
 def test_epochs_reshuffle_both_streams():
-    dm = _fit_ready(SemiSupervisedDataModule("digits", labels_per_class=4, val_per_class=5, batch_size=8, unlabeled_ratio=2))
+    dm = fit_ready(SemiSupervisedDataModule("digits", labels_per_class=4, val_per_class=5, batch_size=8, unlabeled_ratio=2))
     loader = dm.train_dataloader()
     samplers = [dl.sampler for dl in loader.flattened]
 
@@ -102,7 +96,7 @@ def test_epochs_reshuffle_both_streams():
 
 def test_processes_share_the_labeled_set_and_split_the_unlabeled_pool():
     def shard(rank):
-        dm = _fit_ready(SemiSupervisedDataModule("digits", unlabeled_ratio=1, batch_size=10, val_per_class=5), 2, rank)
+        dm = fit_ready(SemiSupervisedDataModule("digits", unlabeled_ratio=1, batch_size=10, val_per_class=5), 2, rank)
         loader = dm.train_dataloader()
         unlabeled = {dl.sampler for dl in loader.flattened if not isinstance(dl.sampler, CyclingSampler)}.pop()
         return dm, set(iter(unlabeled)), sum(1 for _ in loader)
@@ -113,7 +107,7 @@ def test_processes_share_the_labeled_set_and_split_the_unlabeled_pool():
 
 
 def test_labeled_only_epochs_when_unlabeled_ratio_is_zero():
-    dm = _fit_ready(SemiSupervisedDataModule("digits", labels_per_class=5, val_per_class=5, batch_size=8, unlabeled_ratio=0))
+    dm = fit_ready(SemiSupervisedDataModule("digits", labels_per_class=5, val_per_class=5, batch_size=8, unlabeled_ratio=0))
     batches = [batch for batch, *_ in dm.train_dataloader()]
     assert len(batches) == 7 and all(set(b) == {"labeled"} for b in batches)  # ceil(50 / 8)
 
@@ -129,7 +123,7 @@ def test_bad_settings_fail_with_clear_errors():
         SemiSupervisedDataModule("imagenet22k")
     with pytest.raises(ValueError, match="label_propagation needs exactly the keys"):
         SemiSupervisedDataModule("digits", label_propagation={"dims": 50})
-    dm = _fit_ready(SemiSupervisedDataModule("digits", batch_size=512, unlabeled_ratio=4))
+    dm = fit_ready(SemiSupervisedDataModule("digits", batch_size=512, unlabeled_ratio=4))
     with pytest.raises(ValueError, match="smaller than one unlabeled batch"):
         dm.train_dataloader()
 
@@ -185,7 +179,7 @@ def test_image_folder_explains_a_wrong_layout(tmp_path):
 def test_augmentations_that_change_the_image_size_are_refused_naming_their_key():
     from kornia.augmentation import RandomCrop
 
-    dm = _fit_ready(SemiSupervisedDataModule("digits", unlabeled_ratio=1, strong_transforms=[RandomCrop((6, 6))]))
+    dm = fit_ready(SemiSupervisedDataModule("digits", unlabeled_ratio=1, strong_transforms=[RandomCrop((6, 6))]))
     batch, *_ = next(iter(dm.train_dataloader()))
     with pytest.raises(ValueError, match=r"data.strong_transforms turn images of shape \(1, 8, 8\) into \(1, 6, 6\)"):
         dm.on_after_batch_transfer(batch, 0)
@@ -194,7 +188,7 @@ def test_augmentations_that_change_the_image_size_are_refused_naming_their_key()
 def test_strong_transforms_give_two_views_of_each_unlabeled_image():
     from kornia.augmentation import RandomErasing
 
-    dm = _fit_ready(SemiSupervisedDataModule(
+    dm = fit_ready(SemiSupervisedDataModule(
         "digits", labels_per_class=4, val_per_class=5, batch_size=8, unlabeled_ratio=2,
         strong_transforms=[RandomErasing(p=1.0, scale=(0.2, 0.3))],
     ))  # fmt: skip
