@@ -165,7 +165,7 @@ def main() -> None:
         parser.error("--warmup and --rounds must be at least 1 (the clock starts at the end of a warm-up step)")
     if args.steps <= args.warmup:
         parser.error(f"--steps ({args.steps}) must exceed --warmup ({args.warmup}): only the steps after it are timed")
-    if any("=" not in item for item in args.scale):
+    if any(not item.partition("=")[2] for item in args.scale):
         parser.error(f"--scale takes KEY=V1,V2 items, got {args.scale}")
     pl.seed_everything(0, verbose=False)
     variants = [[]] + [[f"{key}={value}"] for key, values in (item.split("=", 1) for item in args.scale) for value in values.split(",")]

@@ -85,7 +85,8 @@ def test_paths_and_hydra_dirs_resolve(tmp_path):
 @pytest.mark.parametrize(
     "override",
     [
-        "model.alpha=abc", "model.latent_dim=0", "model.decoder_width=1", "model.alpha_schedule=100",
+        "model.alpha=abc", "model.latent_dim=0", "model.alpha=1.0 model.latent_dim=0", "model.decoder_width=1",
+        "model.alpha_schedule=100", "model.alpha_schedule={ramp_steps:null}",
         "model.alpha_schedule={ramp:100}", "model.kl_warmup_steps=-5", "model.consistency_weight=-1",
         "model.consistency_mask=sofft", "model.teacher_ema=1.5", "model.optimizer.name=adamm", "model.optimizer.lr=0",
         "model.optimizer.layer_decay=1.5", "model.scheduler.warmup_steps=-1", "model=coupled model.coupling_scale=-1",

@@ -142,11 +142,13 @@ def test_the_consistency_term_is_refused_before_training_without_unlabeled_image
 def test_propagated_labels_are_refused_before_training_where_nothing_reads_them(model, reads_them):
     propagation = {"dims": 10, "neighbours": 5, "blur": False}
     module = model(10, (1, 8, 8), alpha=1.0)
+    strong = [torch.nn.Identity()]  # the consistency term's second view
     if reads_them:
-        _set_up(module, stage="validate", label_propagation=propagation)
+        _set_up(module, label_propagation=propagation, strong_transforms=strong)
     else:
         with pytest.raises(ValueError, match="does not use it"):
-            _set_up(module, label_propagation=propagation)
+            _set_up(module, label_propagation=propagation, strong_transforms=strong)
+        _set_up(module, stage="test", label_propagation=propagation)  # testing someone's checkpoint reads nothing
 
 
 def test_a_propagated_prior_changes_the_pseudo_labels_the_strong_view_is_trained_on(digits):

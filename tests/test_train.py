@@ -77,11 +77,11 @@ def test_resuming_from_last_checkpoint_continues_training(train_cfg, tmp_path, m
 def test_a_run_stopped_mid_training_records_why_and_keeps_its_latest_state(
     raised, surfaces_as, status, train_cfg, tmp_path, monkeypatch
 ):
-    def stop_at_step_5(module, outputs, batch, batch_idx):
-        if module.global_step == 5:
-            raise raised("stopped at step 5")
+    def stop_at_step_15(module, outputs, batch, batch_idx):
+        if module.global_step == 15:
+            raise raised("stopped at step 15")
 
-    monkeypatch.setattr(HybridModule, "on_train_batch_end", stop_at_step_5)
+    monkeypatch.setattr(HybridModule, "on_train_batch_end", stop_at_step_15)
     handler = signal.getsignal(signal.SIGINT)
     try:
         with pytest.raises(surfaces_as):  # Lightning answers Ctrl-C with a graceful shutdown, then sys.exit(1)
@@ -91,8 +91,11 @@ def test_a_run_stopped_mid_training_records_why_and_keeps_its_latest_state(
     summary = read_summary(tmp_path / "run")
     assert summary["status"] == status and REQUIRED <= summary.keys() and summary["dataset"] == "digits"
     if raised is RuntimeError:
-        assert summary["error"] == "RuntimeError: stopped at step 5"
-    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 5
+        assert summary["error"] == "RuntimeError: stopped at step 15"
+    # how far it got: the step, and the best checkpoint of the validation at step 10
+    assert summary["global_step"] == 15 and summary["val/acc_best"] is not None
+    assert summary["best_checkpoint"].endswith("best.ckpt")
+    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 15
 
 
 def test_image_folder_end_to_end(train_cfg, tmp_path, image_folder_root):

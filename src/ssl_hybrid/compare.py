@@ -97,6 +97,8 @@ def resolved_config(config_file: Path) -> dict[str, Any]:
     """A run's saved Hydra config, flattened, with interpolations (``seed: ${data.split_seed}``) resolved. Values
     that resolve only inside the Hydra app (``${hydra:...}``) are left out, so the run's summary answers for them."""
     config = OmegaConf.load(config_file)
+    if not OmegaConf.is_dict(config):
+        raise ValueError("not a mapping of config keys")
     flat = flatten(OmegaConf.to_container(config))
     for key, value in list(flat.items()):
         if isinstance(value, str) and "${" in value:
@@ -272,6 +274,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("give run directories, or --wandb ENTITY/PROJECT --group G")
     if args.wandb and not args.group:
         parser.error("--wandb needs --group")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"--out {args.out} is a file, not a folder")
     return args
 
 
@@ -301,8 +305,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nbest {args.x} of each series, chosen by {args.select}:")
         print(format_best(best, args.x, args.metric, args.select))
     out = Path(args.out or (args.paths[0] if args.paths else "."))
-    if out.exists() and not out.is_dir():
-        raise SystemExit(f"ssl-hybrid-compare: --out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / CSV_FILE, args.x, args.metric)
     plot(rows, out / PLOT_FILE, args.x, args.metric)

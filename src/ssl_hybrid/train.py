@@ -3,6 +3,7 @@ test the best checkpoint, and write the run summary (``metrics.json``) into the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -120,8 +121,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # Lightning answers Ctrl-C with a graceful shutdown, then sys.exit(1)
         summary["status"] = "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
         summary["error"] = f"{type(error).__name__}: {error}"
-        if in_training:  # record how far it got
-            summary.update(training_progress(trainer, timer, images_per_step, startup_origin))
+        if in_training:  # record how far it got, without masking the error itself
+            with contextlib.suppress(Exception):
+                summary.update(training_progress(trainer, timer, images_per_step, startup_origin))
         raise
     finally:
         summary["wall_seconds"] = time.monotonic() - started

@@ -53,8 +53,8 @@ def warmup_cosine(warmup_steps: int, total_steps: int):
 
 
 def check_training_settings(optimizer: dict[str, Any], scheduler: dict[str, Any]) -> None:
-    """Refuses settings that would train nothing or the opposite of what they say, before any data is read."""
-    name = str(optimizer["name"]).lower().removeprefix("lookahead_")
+    """Refuses settings that would train nothing or the opposite of what they say, before training starts."""
+    name = str(optimizer["name"]).lower().split("_")[-1]  # as timm parses it: "lookahead_adamw" is adamw
     if name not in list_optimizers():
         raise ValueError(f"model.optimizer.name {optimizer['name']!r} is not a timm optimizer (timm.optim.list_optimizers())")
     if not optimizer["lr"] > 0 or optimizer["weight_decay"] < 0:
@@ -166,10 +166,11 @@ class SemiSupervisedModule(pl.LightningModule):
         propagation = getattr(self.trainer.datamodule, "label_propagation", None)
         if self.label_graph is not None and propagation is None:
             raise ValueError("model.classify_with=graph needs a datamodule with data.label_propagation ({dims, neighbours, blur})")
-        if propagation is not None and not self.reads_propagated_labels():
+        if stage == "fit" and propagation is not None and not self.reads_propagated_labels():
             raise ValueError(
-                f"data.label_propagation is set, but this {self.objective!r} model does not use it: it serves the label "
-                "graph (model.classify_with=graph) and the blend's consistency term (model.consistency_weight > 0)"
+                f"data.label_propagation is set, but this {self.objective!r} model does not use it: set "
+                "data.label_propagation=null (it serves the label graph, model.classify_with=graph, and the blend's "
+                "consistency term, model.consistency_weight > 0)"
             )
 
     def on_fit_start(self) -> None:

@@ -14,7 +14,7 @@ from torch import nn
 
 from ssl_hybrid.models.base import SemiSupervisedModule
 from ssl_hybrid.models.pseudo_labels import PseudoLabeler, check_pseudo_label_settings
-from ssl_hybrid.models.vae import VAEBranch
+from ssl_hybrid.models.vae import VAEBranch, check_vae_settings
 from ssl_hybrid.objectives import blend, nelbo_per_dim, pseudo_label_consistency, ramped_alpha
 
 
@@ -52,8 +52,12 @@ class HybridModule(SemiSupervisedModule):
     ) -> None:
         super().__init__(num_classes, image_shape, alpha, backbone, likelihood, optimizer, scheduler, classify_with)
         self.save_hyperparameters()
+        check_vae_settings(likelihood, latent_dim, decoder_width)
         if alpha_schedule is not None and (
-            not isinstance(alpha_schedule, dict) or set(alpha_schedule) != {"ramp_steps"} or alpha_schedule["ramp_steps"] < 0
+            not isinstance(alpha_schedule, dict)
+            or set(alpha_schedule) != {"ramp_steps"}
+            or not isinstance(alpha_schedule["ramp_steps"], int)
+            or alpha_schedule["ramp_steps"] < 0
         ):
             raise ValueError(f"model.alpha_schedule must be null or {{ramp_steps: N}} with N >= 0, got {alpha_schedule!r}")
         if kl_warmup_steps < 0 or consistency_weight < 0:

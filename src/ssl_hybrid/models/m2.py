@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ssl_hybrid.models.base import SemiSupervisedModule
 from ssl_hybrid.models.hybrid import split_views
-from ssl_hybrid.models.vae import VAEBranch
+from ssl_hybrid.models.vae import VAEBranch, check_vae_settings
 from ssl_hybrid.objectives import blend, m2_unlabeled_nelbo
 
 
@@ -36,6 +36,7 @@ class M2Module(SemiSupervisedModule):
     ) -> None:
         super().__init__(num_classes, image_shape, alpha, backbone, likelihood, optimizer, scheduler, classify_with)
         self.save_hyperparameters()
+        check_vae_settings(likelihood, latent_dim, decoder_width)
         self.log_prior = -math.log(num_classes)  # p(y) uniform
         if alpha == 1.0 and classify_with == "generative":
             raise ValueError("model.classify_with=generative needs alpha < 1: at alpha = 1 no generative model is trained")

@@ -11,6 +11,8 @@ CONSISTENCY_MASKS = ("threshold", "soft")
 
 
 def check_pseudo_label_settings(mask: str, threshold: float) -> None:
+    """Refuses an unknown mask or a threshold outside [0, 1] (also where the consistency term is off, so that a
+    typo in a sweep does not pass unnoticed)."""
     if mask not in CONSISTENCY_MASKS:
         raise ValueError(f"model.consistency_mask must be one of {CONSISTENCY_MASKS}, got {mask!r}")
     if not 0.0 <= threshold <= 1.0:

@@ -44,6 +44,14 @@ class ConvDecoder(nn.Module):
         return out
 
 
+def check_vae_settings(likelihood: str, latent_dim: int, decoder_width: int) -> None:
+    """Refuses a generative branch that could not be built (checked even at alpha = 1, where none is)."""
+    if likelihood != "auto" and likelihood not in LIKELIHOODS:
+        raise ValueError(f"unknown model.likelihood {likelihood!r}; choose auto or one of {sorted(LIKELIHOODS)}")
+    if latent_dim < 1 or decoder_width < 2:
+        raise ValueError(f"need model.latent_dim >= 1 and model.decoder_width >= 2, got {latent_dim}, {decoder_width}")
+
+
 class VAEBranch(nn.Module):
     """Amortised posterior q(z | x) = N(mu(h), diag(exp(logvar(h)))) on encoder features h, and p(x | z).
 
@@ -61,10 +69,7 @@ class VAEBranch(nn.Module):
         num_classes: int = 0,
     ) -> None:
         super().__init__()
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"unknown model.likelihood {likelihood!r}; choose one of {sorted(LIKELIHOODS)}")
-        if latent_dim < 1 or decoder_width < 2:
-            raise ValueError(f"need model.latent_dim >= 1 and model.decoder_width >= 2, got {latent_dim}, {decoder_width}")
+        check_vae_settings(likelihood, latent_dim, decoder_width)
         channels, height, width = image_shape
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.likelihood = LIKELIHOODS[likelihood]()
