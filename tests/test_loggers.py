@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ssl_hybrid.loggers import resolve_wandb_mode, wandb_credentials_configured
@@ -52,3 +54,13 @@ def test_runs_of_one_sweep_share_a_group(tmp_path):
     compose_train("hydra.mode=MULTIRUN", output_dir=tmp_path / "2026-11-21_09-30-00" / "3")
     assert HydraConfig.get().mode == RunMode.MULTIRUN
     assert sweep_group() == "2026-11-21_09-30-00"
+
+
+def test_the_wandb_logger_of_a_sweep_job_takes_its_group_and_exports_its_mode(no_credentials, tmp_path):
+    from conftest import compose_train
+    from ssl_hybrid.loggers import wandb_logger
+
+    compose_train("hydra.mode=MULTIRUN", output_dir=tmp_path / "2026-11-22_07-30-00" / "0")
+    logger = wandb_logger(str(tmp_path / "wandb"))
+    assert logger._wandb_init["group"] == "2026-11-22_07-30-00" and logger._wandb_init["mode"] == "offline"
+    assert os.environ["WANDB_MODE"] == "offline"  # what DDP children and wandb's service read
