@@ -216,3 +216,16 @@ def test_mean_teacher_labels_the_weak_view_and_follows_the_model_by_its_moving_a
     assert all(p.grad is None for p in module.teacher.parameters())
     with pytest.raises(ValueError, match="teacher_ema"):
         HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0, teacher_ema=1.0)
+
+
+def test_kl_warmup_weighs_the_kl_term_by_the_fraction_of_warmup_done(digits, deterministic_z):
+    torch.manual_seed(0)
+    module = quiet(HybridModule(10, (1, 8, 8), alpha=0.0, kl_warmup_steps=4)).eval()
+    batch = digits_batch(digits)
+    images = torch.cat([batch["labeled"][0], batch["unlabeled"]])
+    with torch.no_grad():
+        kl = module.vae(module.encode(images), images).kl.mean() / images[0].numel()
+        warming = module.training_step(batch, 0)  # step 0 of 4: KL at weight 1/4
+        module.hparams.kl_warmup_steps = 0
+        full = module.training_step(batch, 0)
+    assert kl > 0 and (full - warming).item() == pytest.approx(0.75 * kl.item(), abs=1e-6)  # float32 loss differences
