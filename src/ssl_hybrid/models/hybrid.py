@@ -52,7 +52,7 @@ class HybridModule(SemiSupervisedModule):
     ) -> None:
         super().__init__(num_classes, image_shape, alpha, backbone, likelihood, optimizer, scheduler, classify_with)
         self.save_hyperparameters()
-        check_vae_settings(likelihood, latent_dim, decoder_width)
+        check_vae_settings(self.likelihood_name, latent_dim, decoder_width)
         if alpha_schedule is not None and (
             not isinstance(alpha_schedule, dict)
             or set(alpha_schedule) != {"ramp_steps"}

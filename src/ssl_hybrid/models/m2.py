@@ -36,7 +36,7 @@ class M2Module(SemiSupervisedModule):
     ) -> None:
         super().__init__(num_classes, image_shape, alpha, backbone, likelihood, optimizer, scheduler, classify_with)
         self.save_hyperparameters()
-        check_vae_settings(likelihood, latent_dim, decoder_width)
+        check_vae_settings(self.likelihood_name, latent_dim, decoder_width)
         self.log_prior = -math.log(num_classes)  # p(y) uniform
         if alpha == 1.0 and classify_with == "generative":
             raise ValueError("model.classify_with=generative needs alpha < 1: at alpha = 1 no generative model is trained")

@@ -45,8 +45,9 @@ class ConvDecoder(nn.Module):
 
 
 def check_vae_settings(likelihood: str, latent_dim: int, decoder_width: int) -> None:
-    """Refuses a generative branch that could not be built (checked even at alpha = 1, where none is)."""
-    if likelihood != "auto" and likelihood not in LIKELIHOODS:
+    """Refuses a generative branch that could not be built (checked even at alpha = 1, where none is);
+    ``likelihood`` is the resolved name, not ``auto``."""
+    if likelihood not in LIKELIHOODS:
         raise ValueError(f"unknown model.likelihood {likelihood!r}; choose auto or one of {sorted(LIKELIHOODS)}")
     if latent_dim < 1 or decoder_width < 2:
         raise ValueError(f"need model.latent_dim >= 1 and model.decoder_width >= 2, got {latent_dim}, {decoder_width}")
