@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import statistics
 import sys
@@ -24,7 +23,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ssl_hybrid.run_summary import SUMMARY_FILE
+from ssl_hybrid.run_summary import SUMMARY_FILE, read_summary
 
 CSV_FILE, PLOT_FILE = "alpha_curve.csv", "alpha_curve.png"
 NELBO = "test/nelbo_bpd"
@@ -112,17 +111,16 @@ def resolved_config(config_file: Path) -> dict[str, Any]:
 
 def load_run(path: Path) -> Run:
     summary_file, config_file = path / SUMMARY_FILE, path / ".hydra" / "config.yaml"
-    summary, config, reading = None, {}, summary_file
     try:
-        if summary_file.is_file():
-            summary = json.loads(summary_file.read_text())
-            if not isinstance(summary, dict):
-                raise ValueError(f"a JSON {type(summary).__name__}, not an object")
-        reading = config_file
-        if config_file.is_file():
-            config = resolved_config(config_file)
+        summary = read_summary(path) if summary_file.is_file() else None
+        if summary_file.is_file() and not isinstance(summary, dict):
+            raise ValueError(f"a JSON {type(summary).__name__}, not an object")
+    except (ValueError, OSError) as error:
+        return Run(name=str(path), summary=None, unreadable=f"unreadable {SUMMARY_FILE}: {error}")
+    try:
+        config = resolved_config(config_file) if config_file.is_file() else {}
     except (ValueError, OSError, yaml.YAMLError, OmegaConfBaseException) as error:
-        return Run(name=str(path), summary=None, unreadable=f"unreadable {reading.relative_to(path)}: {error}")
+        return Run(name=str(path), summary=None, unreadable=f"unreadable .hydra/config.yaml: {error}")
     return Run(name=str(path), summary=summary, config=config)
 
 
