@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from importlib import resources
 import resource
 import statistics
 import tempfile
@@ -147,9 +148,18 @@ def print_profile(profiler: SimpleProfiler, top: int = 12) -> None:
         print(f"  {100 * total / loop:6.1f}%  {total:8.3f} s  {len(profiler.recorded_durations[action]):5d} x  {action}")
 
 
+def data_configs() -> list[str]:
+    """The names of the data config group (``conf/data/*.yaml``)."""
+    group = resources.files("ssl_hybrid.conf").joinpath("data")
+    return sorted(entry.name.removesuffix(".yaml") for entry in group.iterdir() if entry.name.endswith(".yaml"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", default=["digits", "fashion_mnist"], help="data configs to measure")
+    parser.add_argument(
+        "--configs", nargs="+", default=["digits", "fashion_mnist"], choices=data_configs(), metavar="DATA",
+        help="data configs to measure (conf/data: %(choices)s)",
+    )  # fmt: skip
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3, help="A/B alternations")
