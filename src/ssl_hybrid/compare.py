@@ -204,8 +204,13 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _has_nelbo_column(metric: str) -> bool:
+    """Tables and csv files carry the mean NELBO as a column, unless it is the metric itself."""
+    return metric != NELBO
+
+
 def format_table(rows: Sequence[dict[str, Any]], x: str, metric: str) -> str:
-    nelbo = metric != NELBO  # the NELBO column, unless it is the metric itself
+    nelbo = _has_nelbo_column(metric)
     header = ["series", x, "n", f"{metric} mean +- std"] + ([f"{NELBO} mean"] if nelbo else [])
     body = [
         [row["series"], str(row["x"]), str(row["n"]), f"{_fmt(row['mean'])} +- {_fmt(row['std'])}"]
@@ -224,7 +229,7 @@ def _columns(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
 def write_csv(rows: Sequence[dict[str, Any]], path: Path, x: str, metric: str) -> None:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        nelbo = metric != NELBO
+        nelbo = _has_nelbo_column(metric)
         writer.writerow(["series", x, "n", f"{metric}_mean", f"{metric}_std"] + ([f"{NELBO}_mean"] if nelbo else []))
         for row in rows:
             writer.writerow([row["series"], row["x"], row["n"], row["mean"], row["std"]] + ([row["nelbo_bpd"]] if nelbo else []))
