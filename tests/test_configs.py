@@ -92,6 +92,9 @@ def test_paths_and_hydra_dirs_resolve(tmp_path):
         "model.optimizer.layer_decay=1.5", "model.scheduler.warmup_steps=-1", "model=coupled model.coupling_scale=-1",
         "data.labels_per_class=0", "data.val_per_class=-5", "data.split_seed=-1", "data.image_size=0",
         "data.unlabeled_ratio=0.01", "data.label_propagation={dims:10,neighbours:5,blur:maybe}",
+        # the wrong type: a bare TypeError at the first comparison, without the key's name
+        "model.kl_warmup_steps=abc", "model.optimizer.lr=fast", "model.teacher_ema=true", "data.batch_size=8.5",
+        "data.label_propagation={dims:10,neighbours:ten,blur:true}",
     ],
 )  # fmt: skip
 def test_nonsense_settings_are_refused_before_any_data_is_read_naming_their_key(override, tmp_path):

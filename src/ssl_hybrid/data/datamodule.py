@@ -17,6 +17,7 @@ from ssl_hybrid.data.labels import LabelSplit, split_labels
 from ssl_hybrid.data.sampling import CyclingSampler
 from ssl_hybrid.data.sources import SOURCES, DatasetSplits, LabeledImages
 from ssl_hybrid.label_propagation import GraphNodes, WhitenedPCA, knn_graph, spread_labels
+from ssl_hybrid.settings import check_number
 
 PROPAGATION_KEYS = ("dims", "neighbours", "blur")  # of data.label_propagation
 
@@ -69,23 +70,24 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         super().__init__()
         if dataset not in SOURCES:
             raise ValueError(f"unknown data.dataset {dataset!r}; choose one of {sorted(SOURCES)}")
-        if batch_size < 1 or unlabeled_ratio < 0:
-            raise ValueError(f"need data.batch_size >= 1 and data.unlabeled_ratio >= 0, got {batch_size}, {unlabeled_ratio}")
+        check_number("data.batch_size", batch_size, integer=True, at_least=1)
+        check_number("data.unlabeled_ratio", unlabeled_ratio, at_least=0)
         if unlabeled_ratio > 0 and round(unlabeled_ratio * batch_size) == 0:
             raise ValueError(
                 f"data.unlabeled_ratio={unlabeled_ratio} gives no unlabeled image per step at data.batch_size={batch_size}: "
                 "use 0 for none, or a larger ratio"
             )
-        if labels_per_class is not None and labels_per_class < 1:
-            raise ValueError(f"data.labels_per_class must be at least 1, or null for every image, got {labels_per_class}")
-        for key, value in {"val_per_class": val_per_class, "split_seed": split_seed}.items():
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"data.{key} must be a non-negative integer, got {value!r}")
-        if image_size is not None and image_size < 1:
-            raise ValueError(f"data.image_size must be at least 1, or null for the native size, got {image_size}")
+        check_number("data.labels_per_class", labels_per_class, integer=True, at_least=1, nullable=True)  # null: all
+        check_number("data.val_per_class", val_per_class, integer=True, at_least=0)
+        check_number("data.split_seed", split_seed, integer=True, at_least=0)
+        check_number("data.image_size", image_size, integer=True, at_least=1, nullable=True)  # null: native size
+        check_number("data.eval_batch_size", eval_batch_size, integer=True, at_least=1)
+        check_number("data.num_workers", num_workers, integer=True, at_least=0)
         if label_propagation is not None:
             if not isinstance(label_propagation, dict) or set(label_propagation) != set(PROPAGATION_KEYS):
                 raise ValueError(f"data.label_propagation needs exactly the keys {PROPAGATION_KEYS}, got {label_propagation!r}")
+            for key in ("dims", "neighbours"):
+                check_number(f"data.label_propagation.{key}", label_propagation[key], integer=True, at_least=1)
             if not isinstance(label_propagation["blur"], bool):
                 raise ValueError(f"data.label_propagation.blur must be true or false, got {label_propagation['blur']!r}")
         self.dataset, self.root, self.download = dataset, root, download

@@ -26,6 +26,7 @@ from ssl_hybrid.label_propagation import GraphNodes
 from ssl_hybrid.models.label_graph import LabelGraph
 from ssl_hybrid.models.vae import VAEBranch
 from ssl_hybrid.objectives import bits_per_dim
+from ssl_hybrid.settings import check_number
 
 DEFAULT_BACKBONE = {"name": "ssl_cnn_small", "pretrained": False}
 DEFAULT_OPTIMIZER = {"name": "adamw", "lr": 2e-3, "weight_decay": 5e-4, "layer_decay": None}
@@ -57,15 +58,11 @@ def check_training_settings(optimizer: dict[str, Any], scheduler: dict[str, Any]
     name = str(optimizer["name"]).lower().split("_")[-1]  # as timm parses it: "lookahead_adamw" is adamw
     if name not in list_optimizers():
         raise ValueError(f"model.optimizer.name {optimizer['name']!r} is not a timm optimizer (timm.optim.list_optimizers())")
-    if not optimizer["lr"] > 0 or optimizer["weight_decay"] < 0:
-        raise ValueError(
-            f"need model.optimizer.lr > 0 and model.optimizer.weight_decay >= 0, got {optimizer['lr']}, {optimizer['weight_decay']}"
-        )
-    layer_decay = optimizer["layer_decay"]
-    if layer_decay is not None and not 0.0 < layer_decay <= 1.0:
-        raise ValueError(f"model.optimizer.layer_decay must lie in (0, 1] (earlier layers learn slower), got {layer_decay}")
-    if scheduler["warmup_steps"] < 0:
-        raise ValueError(f"model.scheduler.warmup_steps must be >= 0, got {scheduler['warmup_steps']}")
+    check_number("model.optimizer.lr", optimizer["lr"], above=0)
+    check_number("model.optimizer.weight_decay", optimizer["weight_decay"], at_least=0)
+    # below 1, earlier layers learn slower
+    check_number("model.optimizer.layer_decay", optimizer["layer_decay"], above=0, at_most=1, nullable=True)
+    check_number("model.scheduler.warmup_steps", scheduler["warmup_steps"], integer=True, at_least=0)
 
 
 class SemiSupervisedModule(pl.LightningModule):
@@ -87,8 +84,7 @@ class SemiSupervisedModule(pl.LightningModule):
         classify_with: str = "head",
     ) -> None:
         super().__init__()
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"model.alpha must be a number in [0, 1], got {alpha!r}")
+        check_number("model.alpha", alpha, at_least=0, at_most=1)
         if classify_with not in CLASSIFY_WITH:
             raise ValueError(f"model.classify_with must be one of {CLASSIFY_WITH}, got {classify_with!r}")
         if classify_with == "generative" and not self.class_conditional:

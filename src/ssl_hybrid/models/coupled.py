@@ -22,6 +22,7 @@ from torch import nn
 from ssl_hybrid.models.base import DEFAULT_BACKBONE, create_backbone
 from ssl_hybrid.models.hybrid import split_views
 from ssl_hybrid.models.m2 import M2Module
+from ssl_hybrid.settings import check_number
 
 
 def coupling_strength(alpha: float) -> float:
@@ -50,8 +51,7 @@ class CoupledModule(M2Module):
             num_classes, image_shape, alpha, latent_dim, backbone, likelihood, decoder_width, classify_with, optimizer, scheduler
         )
         self.save_hyperparameters()
-        if not coupling_scale > 0:
-            raise ValueError(f"model.coupling_scale must be > 0 (alpha sets the coupling's strength), got {coupling_scale}")
+        check_number("model.coupling_scale", coupling_scale, above=0)  # alpha sets the coupling's strength
         if self.vae is None:  # alpha = 1: independent, the generative model cannot affect the classifier
             self.generative_backbone, self.generative_head = None, None
         elif alpha == 0.0:  # tied: one set of parameters

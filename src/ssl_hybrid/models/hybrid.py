@@ -16,6 +16,7 @@ from ssl_hybrid.models.base import SemiSupervisedModule
 from ssl_hybrid.models.pseudo_labels import PseudoLabeler, check_pseudo_label_settings
 from ssl_hybrid.models.vae import VAEBranch, check_vae_settings
 from ssl_hybrid.objectives import blend, nelbo_per_dim, pseudo_label_consistency, ramped_alpha
+from ssl_hybrid.settings import check_number
 
 
 def split_views(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
@@ -53,19 +54,13 @@ class HybridModule(SemiSupervisedModule):
         super().__init__(num_classes, image_shape, alpha, backbone, likelihood, optimizer, scheduler, classify_with)
         self.save_hyperparameters()
         check_vae_settings(self.likelihood_name, latent_dim, decoder_width)
-        if alpha_schedule is not None and (
-            not isinstance(alpha_schedule, dict)
-            or set(alpha_schedule) != {"ramp_steps"}
-            or not isinstance(alpha_schedule["ramp_steps"], int)
-            or alpha_schedule["ramp_steps"] < 0
-        ):
-            raise ValueError(f"model.alpha_schedule must be null or {{ramp_steps: N}} with N >= 0, got {alpha_schedule!r}")
-        if kl_warmup_steps < 0 or consistency_weight < 0:
-            raise ValueError(
-                f"need model.kl_warmup_steps >= 0 and model.consistency_weight >= 0, got {kl_warmup_steps}, {consistency_weight}"
-            )
-        if teacher_ema is not None and not 0.0 < teacher_ema < 1.0:
-            raise ValueError(f"model.teacher_ema must lie in (0, 1) or be null, got {teacher_ema}")
+        if alpha_schedule is not None:
+            if not isinstance(alpha_schedule, dict) or set(alpha_schedule) != {"ramp_steps"}:
+                raise ValueError(f"model.alpha_schedule must be null or {{ramp_steps: N}}, got {alpha_schedule!r}")
+            check_number("model.alpha_schedule.ramp_steps", alpha_schedule["ramp_steps"], integer=True, at_least=0)
+        check_number("model.kl_warmup_steps", kl_warmup_steps, integer=True, at_least=0)
+        check_number("model.consistency_weight", consistency_weight, at_least=0)
+        check_number("model.teacher_ema", teacher_ema, above=0, below=1, nullable=True)
         check_pseudo_label_settings(consistency_mask, consistency_threshold)
         self.ramp_steps = int((alpha_schedule or {}).get("ramp_steps", 0))
         self.pseudo_labeler: PseudoLabeler | None = None

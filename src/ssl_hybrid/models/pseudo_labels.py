@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ssl_hybrid.objectives import align_to_uniform, soft_weights, threshold_weights
+from ssl_hybrid.settings import check_number
 
 CONSISTENCY_MASKS = ("threshold", "soft")
 
@@ -15,8 +16,7 @@ def check_pseudo_label_settings(mask: str, threshold: float) -> None:
     typo in a sweep does not pass unnoticed)."""
     if mask not in CONSISTENCY_MASKS:
         raise ValueError(f"model.consistency_mask must be one of {CONSISTENCY_MASKS}, got {mask!r}")
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"model.consistency_threshold must lie in [0, 1], got {threshold}")
+    check_number("model.consistency_threshold", threshold, at_least=0, at_most=1)
 
 
 class PseudoLabeler(nn.Module):

@@ -11,6 +11,7 @@ from torch import nn
 
 from ssl_hybrid.models.likelihoods import LIKELIHOODS
 from ssl_hybrid.objectives import gaussian_kl
+from ssl_hybrid.settings import check_number
 
 
 @dataclass
@@ -49,8 +50,8 @@ def check_vae_settings(likelihood: str, latent_dim: int, decoder_width: int) -> 
     ``likelihood`` is the resolved name, not ``auto``."""
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"unknown model.likelihood {likelihood!r}; choose auto or one of {sorted(LIKELIHOODS)}")
-    if latent_dim < 1 or decoder_width < 2:
-        raise ValueError(f"need model.latent_dim >= 1 and model.decoder_width >= 2, got {latent_dim}, {decoder_width}")
+    check_number("model.latent_dim", latent_dim, integer=True, at_least=1)
+    check_number("model.decoder_width", decoder_width, integer=True, at_least=2)
 
 
 class VAEBranch(nn.Module):

@@ -1,0 +1,35 @@
+"""Checks of numeric settings that name their config key, so a wrong type or value fails with what to change
+before any data is read, instead of a bare ``TypeError`` somewhere in training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def check_number(
+    key: str,
+    value: Any,
+    *,
+    integer: bool = False,
+    at_least: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+    below: float | None = None,
+    nullable: bool = False,
+) -> None:
+    """Refuses ``value`` unless it is a number (an int with ``integer``; never a bool) within the given bounds,
+    or None where ``nullable``."""
+    if value is None and nullable:
+        return
+    bounds = {">=": at_least, ">": above, "<=": at_most, "<": below}
+    is_number = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+    if is_number and (
+        (at_least is None or value >= at_least)
+        and (above is None or value > above)
+        and (at_most is None or value <= at_most)
+        and (below is None or value < below)
+    ):
+        return
+    wanted = " and ".join(f"{op} {bound}" for op, bound in bounds.items() if bound is not None)
+    kind = "an integer" if integer else "a number"
+    raise ValueError(f"{key} must be {kind}{' ' + wanted if wanted else ''}{', or null' if nullable else ''}, got {value!r}")
