@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 from collections import Counter
 from pathlib import Path
+from unittest.mock import Mock
 
 import pytest
 import torch
+import wandb
+from hydra.errors import InstantiationException
 
 from conftest import compose_train
 from ssl_hybrid.models import HybridModule
@@ -57,7 +61,7 @@ def _count_training_batches(monkeypatch) -> list[int]:
     return steps
 
 
-def test_resuming_from_last_checkpoint_continues_training(train_cfg, tmp_path, monkeypatch):
+def test_resuming_from_last_checkpoint_continues_training(train_cfg, tmp_path, monkeypatch, caplog):
     first = train(train_cfg("trainer.max_steps=25", output_dir=tmp_path / "first"))  # the last validation at 20
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     assert first["global_step"] == torch.load(last, weights_only=True)["global_step"] == 25
@@ -67,6 +71,18 @@ def test_resuming_from_last_checkpoint_continues_training(train_cfg, tmp_path, m
     assert steps == list(range(26, 41))  # only the 15 steps the first run had not trained
     state = torch.load(tmp_path / "second" / "checkpoints" / "last.ckpt", weights_only=True)
     assert state["global_step"] == 40
+    assert f"hydra.run.dir={tmp_path / 'first'}" in caplog.text  # elsewhere, the best score so far is lost
+
+
+def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_path):
+    run = tmp_path / "run"
+    first = train(train_cfg("trainer.max_steps=25", output_dir=run))
+    last = f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"
+    elsewhere = train(train_cfg("trainer.max_steps=25", last, output_dir=tmp_path / "elsewhere"))
+    assert elsewhere["val/acc_best"] is None  # Lightning's own rule, which the warning above explains
+    in_place = train(train_cfg("trainer.max_steps=25", last, output_dir=run))
+    assert in_place["val/acc_best"] == first["val/acc_best"] is not None
+    assert in_place["best_checkpoint"] == first["best_checkpoint"]
 
 
 @pytest.mark.parametrize(
@@ -119,19 +135,38 @@ def test_fashion_mnist_end_to_end_from_idx_files(train_cfg, fashion_idx_dir):
     assert Counter(split["labeled_labels"]) == dict.fromkeys(range(10), 10) and len(split["val"]) == 100
 
 
-def test_a_failing_run_still_writes_its_summary(train_cfg, tmp_path):
-    with pytest.raises(FileNotFoundError):
-        train(train_cfg("data=fashion_mnist", f"data.root={tmp_path / 'nowhere'}"))
+@pytest.mark.parametrize(
+    ("override", "error", "named"),
+    [
+        ("data=fashion_mnist data.root={nowhere}", FileNotFoundError, "data.root"),
+        ("model.alpha=[0.5]", InstantiationException, "model.alpha"),  # a list, which JSON took for a config node
+        ("trainer.max_steps=-1", ValueError, "trainer.max_steps"),  # no length: the cosine schedule has no end
+    ],
+)
+def test_a_failing_run_still_writes_its_summary_naming_what_to_change(override, error, named, train_cfg, tmp_path):
+    with pytest.raises(error):
+        train(train_cfg(*override.format(nowhere=tmp_path / "nowhere").split()))
     summary = read_summary(tmp_path / "run")
-    assert summary["status"] == "failed" and "data.root" in summary["error"] and summary["test/acc"] is None
+    assert summary["status"] == "failed" and named in summary["error"] and summary["test/acc"] is None
 
 
-def test_wandb_logger_runs_offline_without_credentials(train_cfg, tmp_path, monkeypatch):
+@pytest.mark.parametrize("fails", [False, True], ids=["completed", "failed"])
+def test_wandb_logger_runs_offline_without_credentials_and_finishes_with_the_runs_outcome(
+    fails, train_cfg, tmp_path, monkeypatch
+):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-    summary = train(train_cfg("logger=wandb", "trainer.max_steps=10"))
-    assert summary["status"] == "completed"
+    exit_codes, finish = [], wandb.sdk.wandb_run.Run.finish
+    monkeypatch.setattr(
+        wandb.sdk.wandb_run.Run, "finish", lambda run, **kwargs: (exit_codes.append(kwargs.get("exit_code")), finish(run, **kwargs))
+    )
+    if fails:
+        monkeypatch.setattr(HybridModule, "on_train_batch_end", Mock(side_effect=RuntimeError("stopped at step 0")))
+    with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():
+        train(train_cfg("logger=wandb", "trainer.max_steps=10"))
+    assert read_summary(tmp_path / "run")["status"] == ("failed" if fails else "completed")
+    assert exit_codes == [1 if fails else 0]  # W&B shows a failed run as failed, not finished
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
 
 

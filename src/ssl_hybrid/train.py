@@ -12,7 +12,7 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from pytorch_lightning.callbacks import Timer
 from pytorch_lightning.loggers import WandbLogger
 
@@ -31,32 +31,40 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in (group or {}).values() if node is not None]
 
 
+# metrics.json keys for the settings that tell runs apart, and where each comes from in the config
+RUN_FACTS = {
+    "alpha": "model.alpha",
+    "dataset": "data.dataset",
+    "labels_per_class": "data.labels_per_class",
+    "split_seed": "data.split_seed",
+    "seed": "seed",
+    "backbone": "model.backbone.name",
+    "batch_size": "data.batch_size",
+    "unlabeled_ratio": "data.unlabeled_ratio",
+    "latent_dim": "model.latent_dim",
+    "consistency_weight": "model.consistency_weight",
+    "consistency_mask": "model.consistency_mask",
+    "distribution_alignment": "model.distribution_alignment",
+    "teacher_ema": "model.teacher_ema",
+    "alpha_schedule": "model.alpha_schedule",
+    "label_propagation": "data.label_propagation",
+    "classify_with": "model.classify_with",
+    "output_dir": "paths.output_dir",
+}
+
+
 def run_facts(cfg: DictConfig) -> dict[str, Any]:
-    return {
-        "alpha": cfg.model.alpha,
-        "dataset": cfg.data.dataset,
-        "labels_per_class": cfg.data.labels_per_class,
-        "split_seed": cfg.data.split_seed,
-        "seed": cfg.seed,
-        "backbone": cfg.model.backbone.name,
-        "batch_size": cfg.data.batch_size,
-        "unlabeled_ratio": cfg.data.unlabeled_ratio,
-        "latent_dim": cfg.model.latent_dim,
-        "consistency_weight": cfg.model.get("consistency_weight"),
-        "consistency_mask": cfg.model.get("consistency_mask"),
-        "distribution_alignment": cfg.model.get("distribution_alignment"),
-        "teacher_ema": cfg.model.get("teacher_ema"),
-        "alpha_schedule": _describe_mapping(cfg.model.get("alpha_schedule")),
-        "label_propagation": _describe_mapping(cfg.data.get("label_propagation")),
-        "classify_with": cfg.model.get("classify_with"),
-        "output_dir": cfg.paths.output_dir,
-    }
+    """The settings of :data:`RUN_FACTS` as JSON values (null where a config lacks one); mappings such as
+    ``alpha_schedule`` as one ``key=value,...`` string, so that runs group by them."""
+    return {name: _plain(OmegaConf.select(cfg, key, default=None)) for name, key in RUN_FACTS.items()}
 
 
-def _describe_mapping(node: Any) -> str | None:
-    if not isinstance(node, DictConfig):  # null, or a wrong value the model or datamodule will name
-        return None if node is None else str(node)
-    return ",".join(f"{key}={value}" for key, value in node.items())
+def _plain(node: Any) -> Any:
+    if isinstance(node, DictConfig):
+        return ",".join(f"{key}={value}" for key, value in node.items())
+    if isinstance(node, ListConfig):  # a wrong value that the model or datamodule will name
+        return str(OmegaConf.to_container(node))
+    return node
 
 
 def training_progress(trainer: pl.Trainer, timer: Timer, images_per_step: int, startup_origin: float) -> dict[str, Any]:
@@ -77,10 +85,23 @@ def training_progress(trainer: pl.Trainer, timer: Timer, images_per_step: int, s
     return progress
 
 
+def warn_if_resuming_elsewhere(cfg: DictConfig) -> None:
+    """Lightning restores the best score so far only when the resumed run checkpoints into the same folder;
+    elsewhere, the first validation after resuming would become best.ckpt, however it compares."""
+    ckpt_path, checkpoints = cfg.get("ckpt_path"), OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath")
+    if ckpt_path and checkpoints and Path(ckpt_path).resolve().parent != Path(checkpoints).resolve():
+        log.warning(
+            "resuming %s into another run directory: the best validation score so far is not carried over, so "
+            "best.ckpt and val/acc_best will cover only the resumed steps; to continue the run in place, add "
+            "hydra.run.dir=%s", ckpt_path, Path(ckpt_path).resolve().parent.parent,
+        )  # fmt: skip
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit and test one model; returns the run summary that is also written to ``metrics.json``."""
     output_dir = Path(cfg.paths.output_dir)
     summary: dict[str, Any] = {**dict.fromkeys(REQUIRED_METRICS), **run_facts(cfg), "status": "failed"}
+    warn_if_resuming_elsewhere(cfg)
     trainer: pl.Trainer | None = None
     in_training = False
     started = time.monotonic()
@@ -133,7 +154,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for logger in trainer.loggers if trainer is not None else []:
             if isinstance(logger, WandbLogger) and logger._experiment is not None:
                 logger.experiment.summary.update({k: v for k, v in summary.items() if v is not None})
-                logger.experiment.finish()  # the next job of a multirun starts a fresh W&B run
+                # the next job of a multirun starts a fresh W&B run; a failed or interrupted one shows as such
+                logger.experiment.finish(exit_code=0 if summary["status"] == "completed" else 1)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://ssl_hybrid.conf", config_name="train")

@@ -301,7 +301,10 @@ class SemiSupervisedModule(pl.LightningModule):
         for group in groups:
             group["lr"] = lr * group.pop("lr_scale", 1.0)
         optimizer = create_optimizer_v2(groups, opt=name, lr=lr, weight_decay=weight_decay, **settings)
-        factor = warmup_cosine(self.scheduler_settings["warmup_steps"], int(self.trainer.estimated_stepping_batches))
+        total_steps = self.trainer.estimated_stepping_batches
+        if not math.isfinite(total_steps):
+            raise ValueError("the warm-up + cosine schedule needs the run's length: set trainer.max_steps or trainer.max_epochs")
+        factor = warmup_cosine(self.scheduler_settings["warmup_steps"], int(total_steps))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
