@@ -80,7 +80,8 @@ class M2Module(SemiSupervisedModule):
         labeled, nll_l, kl_l = self.labeled_nelbo(features[:n_l], x_l, y_l)
         bounds, nlls, kls = [labeled], [nll_l], [kl_l - self.log_prior]
         if x_u is not None:
-            # q(y | x) is part of the bound: it takes gradients from it (through the encoder too, unless alpha = 0)
+            # q(y | x) is part of the bound: it takes gradients from it, through the encoder too (at every alpha:
+            # only the labeled cross-entropy is kept off the encoder at alpha = 0)
             bound, nll_u, kl_u, _ = self.unlabeled_terms(features[n_l:], x_u, head(features[n_l:]))
             bounds, nlls, kls = bounds + [bound], nlls + [nll_u], kls + [kl_u]
         self.log_elbo("train", torch.cat(nlls), torch.cat(kls), len(features))
