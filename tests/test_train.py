@@ -112,6 +112,7 @@ def test_a_run_stopped_mid_training_records_why_and_keeps_its_latest_state(
     assert summary["global_step"] == 15 and summary["val/acc_best"] is not None
     assert summary["best_checkpoint"].endswith("best.ckpt")
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 15
+    assert all((tmp_path / "run" / f"{name}.png").stat().st_size > 0 for name in ("samples", "reconstructions"))
 
 
 def test_image_folder_end_to_end(train_cfg, tmp_path, image_folder_root):

@@ -5,7 +5,6 @@ in the Hydra run directory."""
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import hydra
@@ -16,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import save_image
 
 from ssl_hybrid.models.base import SemiSupervisedModule, load_module
-from ssl_hybrid.plots import comparison_grid
+from ssl_hybrid.plots import comparison_grid, samples_grid
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +44,9 @@ def first_test_images(ckpt_path: Path, n: int) -> torch.Tensor | None:
 
 def write_grids(model: SemiSupervisedModule, ckpt_path: Path, out_dir: Path, n: int, label: int | None) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    columns = model.num_classes if model.vae.num_classes > 0 and label is None else int(math.sqrt(n))
     written = [out_dir / "samples.png"]
-    save_image(sample_grid(model, n, label), written[0], nrow=columns, padding=1, pad_value=0.5)
+    cycling_classes = model.vae.num_classes if model.vae.num_classes > 0 and label is None else None
+    save_image(samples_grid(sample_grid(model, n, label), cycling_classes), written[0])
     images = first_test_images(ckpt_path, n)
     if images is None:
         log.warning("no .hydra/config.yaml beside %s: no reconstructions", ckpt_path)

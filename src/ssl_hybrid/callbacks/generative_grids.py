@@ -8,22 +8,21 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import WandbLogger
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import save_image
 
-from ssl_hybrid.plots import comparison_grid
+from ssl_hybrid.plots import comparison_grid, samples_grid
 
 
 class GenerativeGrids(pl.Callback):
     """Every ``every_n_validations`` validations, logs two grids to W&B: ``val/reconstructions`` (the first
     validation images above their reconstructions) and ``val/samples`` (decoded from the prior; one column per
-    class for class-conditional models). At the end of fitting writes the last ones to ``reconstructions.png``
-    and ``samples.png`` in the run directory."""
+    class for class-conditional models), and writes them to ``reconstructions.png`` and ``samples.png`` in the
+    run directory, so a run that stops early keeps its latest ones."""
 
     def __init__(self, output_dir: str, num_images: int = 32, every_n_validations: int = 1) -> None:
         self.output_dir = Path(output_dir)
         self.num_images, self.every_n_validations = num_images, every_n_validations
         self.images: torch.Tensor | None = None
-        self.grids: dict[str, torch.Tensor] = {}
         self.validations = 0
 
     @staticmethod
@@ -42,19 +41,14 @@ class GenerativeGrids(pl.Callback):
         self.validations += 1
         if (self.validations - 1) % self.every_n_validations:
             return
-        conditional = pl_module.vae.num_classes > 0
-        samples = pl_module.sample(self.num_images).float().cpu()
-        columns = pl_module.num_classes if conditional else 8
-        self.grids = {
+        grids = {
             "reconstructions": comparison_grid(self.images, pl_module.reconstruct(self.images)),
-            "samples": make_grid(samples, nrow=columns, padding=1, pad_value=0.5),
+            "samples": samples_grid(pl_module.sample(self.num_images), pl_module.vae.num_classes or None),
         }
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        for name, grid in grids.items():
+            save_image(grid, self.output_dir / f"{name}.png")
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                for name, grid in self.grids.items():
+                for name, grid in grids.items():
                     logger.log_image(f"val/{name}", [grid], step=trainer.global_step)
-
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        for name, grid in self.grids.items():
-            save_image(grid, self.output_dir / f"{name}.png")
