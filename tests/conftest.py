@@ -74,6 +74,11 @@ def image_key(image: torch.Tensor) -> bytes:
     return bytes(image.numpy().tobytes())
 
 
+def accuracy(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """The fraction of rows of ``scores`` (logits or class probabilities) whose largest entry is at ``labels``."""
+    return (scores.argmax(1) == labels).float().mean().item()
+
+
 def fit_ready(datamodule, world_size: int = 1, rank: int = 0):
     """A datamodule whose train loader can be built without a Trainer (as rank ``rank`` of ``world_size``)."""
     datamodule.trainer = SimpleNamespace(world_size=world_size, global_rank=rank)

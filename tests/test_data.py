@@ -185,16 +185,27 @@ def test_augmentations_that_change_the_image_size_are_refused_naming_their_key()
         dm.on_after_batch_transfer(batch, 0)
 
 
-def test_strong_transforms_give_two_views_of_each_unlabeled_image():
+def test_strong_transforms_give_two_views_of_each_unlabeled_image(digits):
     from kornia.augmentation import RandomErasing
 
+    # erased pixels become 0.2 * 255 = 51, a grey level no digit has, so the erased patch can be read off
+    fill = 51
+    assert fill not in digits.train.images.unique().tolist()
     dm = fit_ready(SemiSupervisedDataModule(
         "digits", labels_per_class=4, val_per_class=5, batch_size=8, unlabeled_ratio=2,
-        strong_transforms=[RandomErasing(p=1.0, scale=(0.2, 0.3))],
+        strong_transforms=[RandomErasing(p=1.0, scale=(0.2, 0.3), value=fill / 255)],
     ))  # fmt: skip
     batch, *_ = next(iter(dm.train_dataloader()))
+    source = batch["unlabeled"].clone()
     batch = dm.on_after_batch_transfer(batch, 0)
     weak, strong = batch["unlabeled"]
     assert weak.shape == strong.shape == (16, 1, 8, 8) and strong.dtype == torch.uint8
-    assert not torch.equal(weak, strong)  # every strong view has an erased patch
+    assert torch.equal(weak, source)  # no train_transforms: the weak view is the gathered image
+    for image, erased in zip(source, strong):
+        changed = (erased != image)[0]
+        rows, cols = changed.any(1).nonzero()[:, 0], changed.any(0).nonzero()[:, 0]
+        assert len(rows) and len(cols), "the strong view is the image itself"
+        patch = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        # the same image with one solid rectangle of the fill value
+        assert changed[patch].all() and changed.sum() == changed[patch].numel() and (erased[0][patch] == fill).all()
     assert batch["labeled"][0].shape == (8, 1, 8, 8)  # labeled images keep a single view

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import fit_ready, image_key
+from conftest import accuracy, fit_ready, image_key
 from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.label_propagation import WhitenedPCA, extend_labels, knn_graph, propagate_labels, spread_labels, whitened_components
 from ssl_hybrid.data.labels import split_labels
@@ -53,7 +53,7 @@ def test_propagation_on_real_digits_beats_the_nearest_labeled_image(digits, spli
     images, labels = digits.train.images, digits.train.labels
     split = split_labels(labels, labels_per_class=3, val_per_class=0, split_seed=split_seed)
     spread = propagate_labels(images, split.labeled, labels[split.labeled], 10, dims=30, blur=False)
-    propagated_acc = (spread.argmax(1) == labels).float().mean().item()
+    propagated_acc = accuracy(spread, labels)
     nearest_acc = nearest_labeled_image_accuracy(images, labels, images[split.labeled], labels[split.labeled])
     assert propagated_acc > nearest_acc + 0.05, (propagated_acc, nearest_acc)
 
@@ -87,6 +87,6 @@ def test_propagated_labels_extend_to_unseen_digits(digits):
     spread = spread_labels(*knn_graph(features, 10), split.labeled, train.labels[split.labeled], 10)
     extended = extend_labels(pca(test.images), features, spread, 10)
     assert extended.shape == (len(test.labels), 10) and torch.allclose(extended.sum(dim=1), torch.ones(len(test.labels)))
-    extended_acc = (extended.argmax(1) == test.labels).float().mean().item()
+    extended_acc = accuracy(extended, test.labels)
     nearest_acc = nearest_labeled_image_accuracy(test.images, test.labels, train.images[split.labeled], train.labels[split.labeled])
     assert extended_acc > nearest_acc + 0.05, (extended_acc, nearest_acc)

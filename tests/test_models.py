@@ -48,11 +48,16 @@ def test_any_timm_backbone_works_on_small_colour_images(name, digits):
 
 def test_alpha_one_has_no_generative_branch_and_ignores_unlabeled_images(digits):
     module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0))
-    assert module.vae is None
+    assert module.vae is None and module.training
+    encoded = []
+    encode = module.encode
+    module.encode = lambda images: encoded.append(len(images)) or encode(images)
     batch = digits_batch(digits)
-    module.eval()  # same BN statistics either way
     without = module.training_step({"labeled": batch["labeled"]}, 0)
-    assert torch.allclose(without, module.training_step(batch, 0))
+    # train mode: BatchNorm normalises with the batch's statistics, so unlabeled images in the encoder's batch
+    # would change the labeled logits
+    assert torch.equal(without, module.training_step(batch, 0))
+    assert encoded == [len(batch["labeled"][0])] * 2
 
 
 def _encoder_grad(module, batch):
@@ -75,16 +80,24 @@ def test_labels_shape_the_encoder_only_when_alpha_is_above_zero(alpha, digits):
     assert same == (alpha == 0.0)  # alpha = 0: the encoder learns from the ELBO alone (M1)
 
 
+def _ce_and_nelbo(module, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The labeled images' cross-entropy and the mean negative ELBO per dimension of all images, recomputed
+    image by image (eval mode: each image's features do not depend on the rest of the batch)."""
+    with torch.no_grad():
+        ce = F.cross_entropy(module(x_l), y_l)
+        images = torch.cat([x_l, x_u])
+        terms = module.vae(module.encode(images), images)
+        return ce, (terms.nll + terms.kl).mean() / images[0].numel()
+
+
 def test_the_training_loss_is_alpha_times_the_discriminative_term_plus_one_minus_alpha_times_the_nelbo(digits, deterministic_z):
     module = quiet(HybridModule(10, (1, 8, 8), alpha=0.5, consistency_weight=2.0, consistency_threshold=0.0)).eval()
     batch = _two_view_batch(digits)
     (x_l, y_l), (x_u, x_strong) = batch["labeled"], batch["unlabeled"]
-    with torch.no_grad():  # eval mode: each image's features do not depend on the rest of the batch
-        ce = F.cross_entropy(module(x_l), y_l)
+    ce, nelbo = _ce_and_nelbo(module, x_l, y_l, x_u)
+    with torch.no_grad():
         consistency = F.cross_entropy(module(x_strong), module(x_u).argmax(1))
-        images = torch.cat([x_l, x_u])
-        terms = module.vae(module.encode(images), images)
-        nelbo = (terms.nll + terms.kl).mean() / images[0].numel()
+        assert consistency > 0.1  # large enough that leaving it out would show
         for alpha in (0.25, 0.5, 0.75):
             module.hparams.alpha = alpha
             expected = alpha * (ce + 2.0 * consistency) + (1 - alpha) * nelbo
@@ -164,37 +177,33 @@ def test_a_propagated_prior_changes_the_pseudo_labels_the_strong_view_is_trained
     assert (losses[0] - losses[1]).item() == pytest.approx((ce[0] - ce[1]).item(), abs=1e-4)
 
 
-def test_consistency_term_enters_the_discriminative_loss(digits):
-    torch.manual_seed(0)
-    kwargs = {"alpha": 1.0, "consistency_threshold": 0.0}
-    with_term = quiet(HybridModule(10, (1, 8, 8), consistency_weight=1.0, **kwargs)).eval()
-    without = quiet(HybridModule(10, (1, 8, 8), consistency_weight=0.0, **kwargs)).eval()
-    missing, unexpected = without.load_state_dict(with_term.state_dict(), strict=False)
-    assert not missing and unexpected and all(key.startswith("pseudo_labeler.") for key in unexpected)
-    batch = _two_view_batch(digits)
-    gap = with_term.training_step(batch, 0) - without.training_step(batch, 0)
-    assert gap.item() > 0  # the consistency CE is positive and adds at weight 1 when alpha = 1
-
-
-def test_alpha_schedule_starts_generative_and_keeps_the_branch_at_alpha_one(digits):
-    module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, alpha_schedule={"ramp_steps": 100}))
+def test_alpha_schedule_starts_generative_and_keeps_the_branch_at_alpha_one(digits, deterministic_z):
+    module = quiet(HybridModule(10, (1, 8, 8), alpha=1.0, alpha_schedule={"ramp_steps": 100})).eval()
     assert module.vae is not None and module.alpha == 0.0
-    assert torch.isfinite(module.training_step(digits_batch(digits), 0))
+    batch = digits_batch(digits)
+    ce, nelbo = _ce_and_nelbo(module, *batch["labeled"], batch["unlabeled"])
+    for step, alpha in [(0, 0.0), (30, 0.3), (70, 0.7), (100, 1.0), (250, 1.0)]:
+        module.trainer = SimpleNamespace(global_step=step, log_every_n_steps=1)
+        assert module.alpha == pytest.approx(alpha)
+        expected = ce + nelbo if alpha == 0.0 else alpha * ce + (1 - alpha) * nelbo  # blend: CE in full at alpha = 0
+        with torch.no_grad():
+            assert module.training_step(batch, 0).item() == pytest.approx(expected.item(), rel=1e-5), step
     # once the ramp is over (alpha = 1) the branch adds nothing to the loss but still takes part (DDP needs it)
-    module.ramp_steps = 0
-    with_branch = module.training_step(digits_batch(digits), 0)
-    with_branch.backward()
+    module.training_step(batch, 0).backward()
     assert all(p.grad is not None and not p.grad.any() for p in module.vae.parameters())
 
 
 def test_soft_consistency_with_alignment_trains_and_keeps_its_statistics_in_the_checkpoint(digits):
-    module = quiet(
-        HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0, consistency_mask="soft", distribution_alignment=True)
-    )
-    before = module.pseudo_labeler.confidence_mean.clone()
+    settings = {"alpha": 1.0, "consistency_weight": 1.0, "consistency_mask": "soft", "distribution_alignment": True}
+    module = quiet(HybridModule(10, (1, 8, 8), **settings))
+    names = ("mean_probs", "confidence_mean", "confidence_var")
+    before = {name: getattr(module.pseudo_labeler, name).clone() for name in names}
     assert torch.isfinite(module.training_step(_two_view_batch(digits), 0))
-    assert not torch.equal(before, module.pseudo_labeler.confidence_mean)
-    assert {"pseudo_labeler.mean_probs", "pseudo_labeler.confidence_mean"} <= set(module.state_dict())
+    trained = {name: getattr(module.pseudo_labeler, name) for name in names}
+    assert all(not torch.equal(before[name], trained[name]) for name in names)
+    restored = HybridModule(10, (1, 8, 8), **settings)
+    restored.load_state_dict(module.state_dict())  # strict: the checkpoint has every key the model needs
+    assert all(torch.equal(getattr(restored.pseudo_labeler, name), trained[name]) for name in names)
 
 
 def test_mean_teacher_labels_the_weak_view_and_follows_the_model_by_its_moving_average(digits):

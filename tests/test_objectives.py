@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
 from ssl_hybrid.models.likelihoods import Bernoulli, DiscretizedLogistic
@@ -54,18 +53,30 @@ def test_discretized_logistic_is_a_distribution_over_the_256_levels():
         assert total.item() == pytest.approx(1.0, abs=2e-3)
 
 
-def test_bernoulli_log_prob_is_minus_bce_summed_over_pixels():
-    logits = torch.randn(3, 1, 4, 4)
+def test_bernoulli_log_prob_is_the_grey_levels_log_likelihood_summed_over_pixels():
+    # by hand: logit 0 gives p = 1/2, so any grey level x costs x log 1/2 + (1 - x) log 1/2 = -log 2 per pixel;
+    # logit log 3 gives p = 3/4, and x = 51/255 = 0.2 costs 0.2 log 3/4 + 0.8 log 1/4
+    images = torch.tensor([0, 51, 255, 128], dtype=torch.uint8).view(1, 1, 2, 2)
+    assert Bernoulli().log_prob(torch.zeros(1, 1, 2, 2), images).item() == pytest.approx(-4 * math.log(2))
+    grey = torch.tensor([51], dtype=torch.uint8).view(1, 1, 1, 1)
+    by_hand = 0.2 * math.log(0.75) + 0.8 * math.log(0.25)
+    assert Bernoulli().log_prob(torch.full((1, 1, 1, 1), math.log(3)), grey).item() == pytest.approx(by_hand)
+    # and written out in float64 for random logits and grey levels
+    logits = torch.randn(3, 1, 4, 4, dtype=torch.float64)
     images = torch.randint(0, 256, (3, 1, 4, 4), dtype=torch.uint8)
-    expected = -F.binary_cross_entropy_with_logits(logits, images.float() / 255, reduction="none").sum((1, 2, 3))
-    assert torch.allclose(Bernoulli().log_prob(logits, images), expected)
+    x, p = images.double() / 255, 1 / (1 + torch.exp(-logits))
+    expected = (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum((1, 2, 3))
+    assert torch.allclose(Bernoulli().log_prob(logits.float(), images).double(), expected, atol=1e-4)
 
 
 def test_pseudo_label_consistency_is_the_weighted_cross_entropy_of_the_strong_view():
     strong = torch.tensor([[1.0, 2.0, 0.5], [3.0, 0.0, 0.0]])
     labels, weights = torch.tensor([0, 2]), torch.tensor([1.0, 0.25])
-    expected = (F.cross_entropy(strong, labels, reduction="none") * weights).sum() / 2  # mean over both images
-    assert pseudo_label_consistency(strong, labels, weights).item() == pytest.approx(expected.item())
+    # by hand: -log softmax(row)[label], weighted, then the mean over both images
+    first = -math.log(math.exp(1.0) / (math.exp(1.0) + math.exp(2.0) + math.exp(0.5)))
+    second = -math.log(math.exp(0.0) / (math.exp(3.0) + 2 * math.exp(0.0)))
+    expected = (1.0 * first + 0.25 * second) / 2
+    assert pseudo_label_consistency(strong, labels, weights).item() == pytest.approx(expected, rel=1e-6)
     assert pseudo_label_consistency(strong, labels, torch.zeros(2)).item() == 0.0
 
 
