@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 
 import numpy as np
@@ -174,6 +175,29 @@ def test_image_folder_explains_a_wrong_layout(tmp_path):
         load_image_folder(str(tmp_path))
     with pytest.raises(ValueError, match="data.root"):
         load_image_folder(None)
+
+
+@pytest.mark.parametrize(
+    ("damage", "error", "message"),
+    [
+        ("test/digit_10", ValueError, r"classes \['digit_10'\] of .*test have no folder in labeled/"),
+        ("val/cat", ValueError, r"classes \['cat'\] of .*val have no folder in labeled/"),
+        ("val/", FileNotFoundError, "no images in .*val"),  # val/ without images: no model selection
+    ],
+)
+def test_image_folder_refuses_test_or_val_folders_that_do_not_match_labeled(damage, error, message, image_folder_root, tmp_path):
+    root = tmp_path / "images"
+    shutil.copytree(image_folder_root, root, ignore=shutil.ignore_patterns("unlabeled"))
+    if damage == "val/":
+        shutil.rmtree(root / "val")
+    (root / damage).mkdir(parents=True)
+    with pytest.raises(error, match=message):
+        load_image_folder(str(root), channels=1, image_size=8)
+
+
+def test_image_folder_needs_one_image_size(image_folder_root):
+    with pytest.raises(ValueError, match="data.image_size must be an integer >= 1, got None"):
+        load_image_folder(str(image_folder_root), channels=1, image_size=None)
 
 
 def test_augmentations_that_change_the_image_size_are_refused_naming_their_key():

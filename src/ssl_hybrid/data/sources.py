@@ -15,6 +15,7 @@ import torch
 from torchvision.transforms import v2
 
 from ssl_hybrid.data.idx import read_idx
+from ssl_hybrid.settings import check_number
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -191,11 +192,17 @@ def _decode(paths: list[Path], channels: int, image_size: int) -> torch.Tensor:
 
 
 def _class_folder(folder: Path, classes: tuple[str, ...], channels: int, image_size: int) -> LabeledImages:
+    """The images of ``folder/<class>/`` for the classes of labeled/; refuses other class folders and no images."""
+    unknown = {p.name for p in folder.iterdir() if p.is_dir()} - set(classes)
+    if unknown:
+        raise ValueError(f"image_folder: classes {sorted(unknown)} of {folder} have no folder in labeled/")
     paths, labels = [], []
     for label, name in enumerate(classes):
         files = _image_files(folder / name)
         paths += files
         labels += [label] * len(files)
+    if not paths:
+        raise FileNotFoundError(f"image_folder: no images in {folder}/<class>/ (suffixes {sorted(IMAGE_SUFFIXES)})")
     return LabeledImages(_decode(paths, channels, image_size), torch.tensor(labels, dtype=torch.long))
 
 
@@ -206,6 +213,7 @@ def load_image_folder(root: str | None, download: bool = False, channels: int = 
         raise ValueError("data=image_folder needs data.root: the folder holding labeled/ and test/")
     if channels not in (1, 3):
         raise ValueError(f"image_folder: channels must be 1 or 3, got {channels}")
+    check_number("data.image_size", image_size, integer=True, at_least=1)  # one size for images of any size
     root_path = Path(root).expanduser()
     for required in ("labeled", "test"):
         if not (root_path / required).is_dir():
@@ -213,9 +221,6 @@ def load_image_folder(root: str | None, download: bool = False, channels: int = 
     classes = tuple(sorted(p.name for p in (root_path / "labeled").iterdir() if p.is_dir()))
     if not classes:
         raise FileNotFoundError(f"image_folder: no class folders in {root_path / 'labeled'}")
-    unknown = {p.name for p in (root_path / "test").iterdir() if p.is_dir()} - set(classes)
-    if unknown:
-        raise ValueError(f"image_folder: test classes {sorted(unknown)} have no folder in labeled/")
     val_dir, unlabeled_dir = root_path / "val", root_path / "unlabeled"
     return DatasetSplits(
         train=_class_folder(root_path / "labeled", classes, channels, image_size),
