@@ -16,7 +16,7 @@ from PIL import Image
 from conftest import QUICK, accuracy, compose_train
 from ssl_hybrid.models import HybridModule, M2Module
 from ssl_hybrid.models.base import load_module
-from ssl_hybrid.sample import first_test_images, sample_grid
+from ssl_hybrid.sample import draw_samples, first_test_images
 from ssl_hybrid.train import train
 
 
@@ -76,19 +76,19 @@ def test_generative_classifier_needs_a_class_conditional_model():
 def test_sample_grids_draw_the_asked_classes():
     torch.manual_seed(0)
     m2 = M2Module(10, (1, 8, 8), alpha=0.5).eval()
-    grid = sample_grid(m2, 20)
+    grid = draw_samples(m2, 20)
     assert grid.shape == (20, 1, 8, 8) and 0.0 <= grid.min() and grid.max() <= 1.0
     torch.manual_seed(1)
-    threes = sample_grid(m2, 5, label=3)
+    threes = draw_samples(m2, 5, label=3)
     for label, same in ((3, True), (4, False)):
         torch.manual_seed(1)  # the same z: only the label differs
         assert torch.equal(threes, m2.sample(5, torch.full((5,), label))) == same
     with pytest.raises(ValueError, match="label"):
-        sample_grid(m2, 5, label=10)
+        draw_samples(m2, 5, label=10)
     blend = HybridModule(10, (3, 16, 16), alpha=0.5).eval()
-    assert sample_grid(blend, 4).shape == (4, 3, 16, 16)
+    assert draw_samples(blend, 4).shape == (4, 3, 16, 16)
     with pytest.raises(ValueError, match="not class-conditional"):
-        sample_grid(blend, 4, label=1)
+        draw_samples(blend, 4, label=1)
 
 
 def test_sample_cli_writes_sample_and_reconstruction_grids(m2_run, tmp_path):

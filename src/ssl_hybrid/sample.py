@@ -20,7 +20,7 @@ from ssl_hybrid.plots import comparison_grid, samples_grid
 log = logging.getLogger(__name__)
 
 
-def sample_grid(model: SemiSupervisedModule, n: int, label: int | None = None) -> torch.Tensor:
+def draw_samples(model: SemiSupervisedModule, n: int, label: int | None = None) -> torch.Tensor:
     """``n`` samples as images in [0, 1]; class-conditional models cycle through the classes, or draw only
     ``label``."""
     if label is not None and not 0 <= label < model.num_classes:
@@ -46,7 +46,7 @@ def write_grids(model: SemiSupervisedModule, ckpt_path: Path, out_dir: Path, n: 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "samples.png"]
     cycling_classes = model.vae.num_classes if model.vae.num_classes > 0 and label is None else None
-    save_image(samples_grid(sample_grid(model, n, label), cycling_classes), written[0])
+    save_image(samples_grid(draw_samples(model, n, label), cycling_classes), written[0])
     images = first_test_images(ckpt_path, n)
     if images is None:
         log.warning("no .hydra/config.yaml beside %s: no reconstructions", ckpt_path)
