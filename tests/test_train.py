@@ -191,11 +191,12 @@ def test_multirun_gives_one_run_directory_per_job_and_each_split_seed_its_own_la
     assert {int(digits.train.labels[i]) for i in seed_0} == set(range(10))
 
 
-def test_alpha_sweep_trains_on_weak_and_strong_views_of_real_fashion_mnist(train_cfg, fashion_idx_dir, tmp_path):
+def test_alpha_sweep_trains_on_weak_and_strong_views_and_tests_with_the_label_graph(train_cfg, fashion_idx_dir, tmp_path):
+    # fashion_idx_dir: a real Fashion-MNIST subset where Debian's package is installed, else upscaled digits
     cfg = train_cfg("experiment=alpha_sweep", f"data.root={fashion_idx_dir}", "data.val_per_class=10", "model.alpha=0.9")
     summary = train(cfg)
     assert summary["status"] == "completed"
-    assert summary["test/acc_head"] is not None and summary["test/acc"] != summary["test/acc_head"]  # tested by the label graph
+    assert summary["test/acc_head"] is not None  # logged beside test/acc only when the label graph classifies
     (metrics_csv,) = (tmp_path / "run").rglob("metrics.csv")
     header = metrics_csv.read_text().splitlines()[0].split(",")
     assert {"train/consistency", "train/mask_rate", "train/nelbo_bpd"} <= set(header)  # the Trainer made both views
