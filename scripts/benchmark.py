@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from importlib import resources
 import resource
 import statistics
 import tempfile
 import time
+from importlib import resources
 from types import SimpleNamespace
 
 import pytorch_lightning as pl
