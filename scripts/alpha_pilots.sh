@@ -27,8 +27,8 @@ for pilot in "${pilots[@]}"; do
         soft_da_propagated) labels soft true; propagation=(model.classify_with=head) ;;
         *) echo "unknown pilot: $pilot" >&2; exit 2 ;;
     esac
-    ssl-hybrid-train experiment=alpha_sweep data.split_seed=0 model.alpha=1.0 callbacks.progress_bar=null \
-        "logger.wandb.group=alpha_pilots_$(basename "$out")" hydra.run.dir="$out/$pilot" "${propagation[@]}" "${args[@]}"
+    WANDB_RUN_GROUP="alpha_pilots_$(basename "$out")" ssl-hybrid-train experiment=alpha_sweep data.split_seed=0 \
+        model.alpha=1.0 callbacks.progress_bar=null hydra.run.dir="$out/$pilot" "${propagation[@]}" "${args[@]}"
     python -c "import json, sys; s = json.load(open(sys.argv[1])); print(sys.argv[2], 'test/acc', round(s['test/acc'], 4), 'train', round(s['train_seconds']), 's')" \
         "$out/$pilot/metrics.json" "$pilot"
 done

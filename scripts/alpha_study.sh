@@ -12,8 +12,12 @@ if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
 fi
 out=${1:-logs/alpha_study/$(date +%Y-%m-%d_%H-%M-%S)}
 shift || true
-group=$(basename "$out")
-train() { ssl-hybrid-train -m experiment=alpha_sweep "logger.wandb.group=alpha_study_$group" callbacks.progress_bar=null "$@"; }
+# one W&B group for the three sweeps (W&B's own variable, so any logger= override still composes)
+export WANDB_RUN_GROUP="alpha_study_$(basename "$out")"
+# no progress bar in the sweep's log, unless the overrides choose another callbacks group
+quiet=(callbacks.progress_bar=null)
+[[ " $* " == *" callbacks="* ]] && quiet=()
+train() { ssl-hybrid-train -m experiment=alpha_sweep "${quiet[@]}" "$@"; }
 start=$(date +%s)
 train hydra.sweep.dir="$out/grid" "$@"
 train hydra.sweep.dir="$out/supervised" model.alpha=1.0 model.consistency_weight=0 data.label_propagation=null model.classify_with=head "$@"

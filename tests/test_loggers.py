@@ -64,3 +64,13 @@ def test_the_wandb_logger_of_a_sweep_job_takes_its_group_and_exports_its_mode(no
     logger = wandb_logger(str(tmp_path / "wandb"))
     assert logger._wandb_init["group"] == "2026-11-22_07-30-00" and logger._wandb_init["mode"] == "offline"
     assert os.environ["WANDB_MODE"] == "offline"  # what DDP children and wandb's service read
+
+
+def test_wandb_run_group_joins_several_sweeps_into_one_group_and_the_config_overrides_it(no_credentials, monkeypatch, tmp_path):
+    from conftest import compose_train
+    from ssl_hybrid.loggers import wandb_logger
+
+    compose_train("hydra.mode=MULTIRUN", output_dir=tmp_path / "grid" / "0")
+    monkeypatch.setenv("WANDB_RUN_GROUP", "alpha_study_s5")
+    assert wandb_logger(str(tmp_path / "wandb"))._wandb_init["group"] == "alpha_study_s5"
+    assert wandb_logger(str(tmp_path / "wandb"), group="mine")._wandb_init["group"] == "mine"

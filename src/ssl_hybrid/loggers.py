@@ -43,10 +43,11 @@ def sweep_group() -> str | None:
 
 def wandb_logger(save_dir: str, group: str | None = None, init_timeout: float = 60.0, **kwargs: Any) -> WandbLogger:
     """A ``WandbLogger`` whose mode is resolved up front (``resolve_wandb_mode``). The runs of one sweep share a
-    group (default: the sweep directory's name). Online runs give up after ``init_timeout`` seconds instead of
-    waiting on an unreachable server."""
+    group: ``group``, else W&B's own ``WANDB_RUN_GROUP`` (one group for several sweeps, whichever logger the
+    command line picks), else the sweep directory's name. Online runs give up after ``init_timeout`` seconds
+    instead of waiting on an unreachable server."""
     Path(save_dir).mkdir(parents=True, exist_ok=True)
-    kwargs["group"] = group or sweep_group()
+    kwargs["group"] = group or os.environ.get("WANDB_RUN_GROUP") or sweep_group()
     mode = resolve_wandb_mode()
     os.environ["WANDB_MODE"] = mode  # the DDP child processes and wandb's own service read the same mode
     import wandb
