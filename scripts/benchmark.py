@@ -7,9 +7,11 @@ alternating A and B ``--rounds`` times:
      (``configure_optimizers``), batches from the same DataLoader with the same batch augmentation,
      ``training_step`` with logging switched off, then backward and step, in the same process with the same
      threads, device (``trainer.accelerator``; the clock waits for CUDA work) and precision (fp32).
-Both are timed after ``--warmup`` steps. Also: the DataLoader alone and peak RSS. Images count the labeled and
-unlabeled images of each step. ``--profile`` adds a stack run under Lightning's SimpleProfiler and prints where
-its time went (data fetch, batch augmentation, training step, backward, optimizer step, logging).
+Both are timed after ``--warmup`` steps. Also: the DataLoader alone and the process's peak RSS so far (a config
+measured after a larger one reports the larger one's peak: measure one config per call to compare memory).
+Images count the labeled and unlabeled images of each step. ``--profile`` adds a stack run under Lightning's
+SimpleProfiler and prints where its time went (data fetch, batch augmentation, training step, backward, optimizer
+step, logging).
 
     python scripts/benchmark.py --steps 200 --json bench.json --config-overrides data.batch_size=64
     python scripts/benchmark.py --rounds 1 --scale data.unlabeled_ratio=0,1,3,7 data.batch_size=16,64
@@ -189,7 +191,7 @@ def main() -> None:
             print(
                 f"{label}: stack {r['stack_images_per_s']:.0f} img/s, bare {r['bare_images_per_s']:.0f} img/s, "
                 f"ratio {r['ratio']:.3f}, dataloader {r['dataloader_images_per_s']:.0f} img/s, "
-                f"peak RSS {r['peak_rss_mb']:.0f} MB (threads {torch.get_num_threads()}, rounds {args.rounds})",
+                f"peak RSS so far {r['peak_rss_mb']:.0f} MB (threads {torch.get_num_threads()}, rounds {args.rounds})",
                 flush=True,
             )
             if args.profile and not variant:
