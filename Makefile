@@ -5,7 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install train test fashion-mnist lock clean
+.PHONY: help install train test fashion-mnist lock clean
+
+help:
+	@echo "make install        .venv from requirements.lock (train and test do it on first use)"
+	@echo "make train [ARGS=\"model.alpha=1.0 logger=csv\"]   one run (digits by default), then its test"
+	@echo "make test [PYTEST_ARGS=\"-k resum\"]   the test suite (what CI runs), or the tests PYTEST_ARGS selects"
+	@echo "make fashion-mnist  Debian's Fashion-MNIST IDX files (needs root)"
+	@echo "make lock           rewrite requirements.lock from .venv"
+	@echo "make clean          remove .venv and build files"
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
