@@ -137,6 +137,14 @@ def test_compare_reads_runs_from_the_wandb_api(monkeypatch, tmp_path, capsys):
     with pytest.raises(SystemExit, match="no run has _runtime"):  # W&B's own keys are not run metrics
         main(["--wandb", "me/ssl-hybrid", "--group", "g1", "--out", str(tmp_path), "--metric", "_runtime"])
 
+    def unknown_project():  # wandb raises a ValueError while paging through the runs of a project it lacks
+        raise ValueError("Could not find project me/ssl-hybird")
+        yield
+
+    runs = unknown_project()
+    with pytest.raises(SystemExit, match="W&B API: Could not find project me/ssl-hybird"):
+        main(["--wandb", "me/ssl-hybird", "--group", "g1", "--out", str(tmp_path)])
+
 
 def test_runs_with_propagated_labels_form_their_own_series(sweep):
     for job in (0, 1, 2, 3):

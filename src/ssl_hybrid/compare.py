@@ -134,7 +134,8 @@ def load_wandb_runs(project_path: str, group: str) -> list[Run]:
             if run.state != "finished":
                 summary = {**summary, "status": run.state}
             runs.append(Run(name=f"{project_path}/{run.id}", summary=summary or None, config=flatten(dict(run.config))))
-    except wandb.errors.Error as error:  # no API key, no server, no such project
+    # no API key or no server (wandb.errors.Error); no such project (wandb's public API raises a ValueError)
+    except (wandb.errors.Error, ValueError) as error:
         raise SystemExit(f"ssl-hybrid-compare: W&B API: {error}") from None
     return runs
 
