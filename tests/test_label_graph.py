@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from hydra.utils import instantiate
 
 from conftest import accuracy
 from ssl_hybrid.data import SemiSupervisedDataModule
+from ssl_hybrid.label_propagation import WhitenedPCA
+from ssl_hybrid.models import HybridModule
 from ssl_hybrid.models.base import load_module
 from ssl_hybrid.train import train
 
@@ -66,3 +69,15 @@ def test_a_graph_without_label_propagation_settings_is_refused():
 def test_a_graph_model_without_label_propagation_is_refused_before_training(train_cfg):
     with pytest.raises(ValueError, match="classify_with=graph needs"):
         train(train_cfg("model.classify_with=graph"))
+
+
+def test_a_class_the_graph_never_reaches_costs_a_large_but_finite_cross_entropy(digits):
+    torch.manual_seed(0)
+    module = HybridModule(10, (1, 8, 8), alpha=1.0, classify_with="graph").eval()
+    images, labels = digits.train.images[:300], digits.train.labels[:300]
+    labeled = torch.nonzero(labels < 2).flatten()[:10]  # only classes 0 and 1 have labels to spread
+    with torch.no_grad():
+        module.label_graph.fit(WhitenedPCA.fit(images, 20), 10, images, module.encode(images), labeled, labels[labeled], 10)
+        logits = module(digits.test.images[:50])
+    assert (module.label_graph.node_labels[:, 2:] == 0).all()  # below half precision's smallest number
+    assert torch.isfinite(logits).all() and torch.isfinite(F.cross_entropy(logits, digits.test.labels[:50]))

@@ -15,7 +15,7 @@ from PIL import Image
 
 from conftest import QUICK, accuracy, compose_train
 from ssl_hybrid.models import HybridModule, M2Module
-from ssl_hybrid.models.base import load_module
+from ssl_hybrid.models.base import MODULE_CLASS_KEY, load_module
 from ssl_hybrid.sample import draw_samples, first_test_images
 from ssl_hybrid.train import train
 
@@ -124,3 +124,10 @@ def test_load_module_explains_files_that_are_not_checkpoints(tmp_path):
         load_module(tmp_path / "notes.ckpt")
     with pytest.raises(ValueError, match="no state_dict"):
         load_module(tmp_path / "weights.ckpt")
+
+
+@pytest.mark.parametrize("target", ["os:system", "ssl_hybrid.plots:samples_grid", "ssl_hybrid.models:Nothing"])
+def test_load_module_imports_only_ssl_hybrid_models(target, tmp_path):
+    torch.save({"state_dict": {}, MODULE_CLASS_KEY: target}, tmp_path / "odd.ckpt")
+    with pytest.raises(ValueError, match="not an ssl_hybrid model"):
+        load_module(tmp_path / "odd.ckpt")

@@ -145,7 +145,8 @@ class SemiSupervisedModule(pl.LightningModule):
         head's ``logits`` (training and validation)."""
         if self.label_graph is None or not self.label_graph.fitted:
             return logits
-        return self.label_graph(images, features).log()
+        # floored: a class that no nearby node holds (0 in the graph's half precision) costs a large, finite CE
+        return self.label_graph(images, features).clamp_min(torch.finfo(torch.float32).tiny).log()
 
     @torch.no_grad()
     def fit_label_graph(self, nodes: GraphNodes, chunk: int = 2048) -> None:
@@ -329,5 +330,8 @@ def load_module(ckpt_path: str | Path, map_location: str = "cpu") -> SemiSupervi
         module, _, name = OmegaConf.load(run_config).model._target_.rpartition(".")
         target = f"{module}:{name}"
     module, _, name = target.partition(":")
-    cls = getattr(importlib.import_module(module), name)
+    # the checkpoint names the class: import from this package only, and only a model
+    cls = getattr(importlib.import_module(module), name, None) if module.partition(".")[0] == "ssl_hybrid" else None
+    if not (isinstance(cls, type) and issubclass(cls, SemiSupervisedModule)):
+        raise ValueError(f"{ckpt_path} names the module class {target!r}, which is not an ssl_hybrid model")
     return cls.load_from_checkpoint(ckpt_path, map_location=map_location).eval()
