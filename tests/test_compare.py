@@ -44,6 +44,14 @@ def test_compare_aggregates_a_real_multirun(sweep, capsys):
     assert (sweep / PLOT_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_compare_reports_the_jobs_a_stopped_sweep_never_started(sweep, capsys):
+    shutil.rmtree(sweep / "3")  # the sweep was killed before its last job
+    assert main([str(sweep)]) == 0
+    captured = capsys.readouterr()
+    assert "4 runs found, 3 usable, 1 with problems" in captured.out
+    assert f"problem: {sweep / '3'}: not started: no run directory, though {sweep / 'multirun.yaml'} plans 4 jobs" in captured.err
+
+
 def test_compare_reports_missing_failed_and_unreadable_runs(sweep, tmp_path, capsys):
     (sweep / "0" / SUMMARY_FILE).unlink()
     _edit_summary(sweep / "1", status="failed", error="RuntimeError: boom")

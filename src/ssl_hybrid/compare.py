@@ -92,6 +92,40 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+def planned_jobs(plan: Path) -> int | None:
+    """How many jobs a multirun's ``multirun.yaml`` (written before its first job) sweeps: the product of each
+    key's number of values, the sweeper's params overridden by the command line's, as Hydra's basic sweeper
+    counts them. None for other sweepers, non-numbered job folders or non-discrete sweeps."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    hydra_cfg = OmegaConf.load(plan).hydra
+    sweep = OmegaConf.to_container(hydra_cfg.sweep)  # unresolved: subdir is an interpolation
+    if not str(hydra_cfg.sweeper.get("_target_", "")).endswith(".BasicSweeper") or sweep.get("subdir") != "${hydra.job.num}":
+        return None
+    params = [f"{key}={value}" for key, value in (hydra_cfg.sweeper.get("params") or {}).items()]
+    values_per_key: dict[str, int] = {}
+    for override in OverridesParser.create().parse_overrides([*params, *hydra_cfg.overrides.task]):
+        if override.is_sweep_override() and not override.is_discrete_sweep():
+            return None
+        values = len(list(override.sweep_string_iterator())) if override.is_sweep_override() else 1
+        values_per_key[override.get_key_element()] = values
+    return math.prod(values_per_key.values())
+
+
+def jobs_that_never_ran(paths: Iterable[str | Path]) -> list[Run]:
+    """The jobs a multirun planned (``planned_jobs``) that have no run directory, e.g. after the sweep was
+    killed: reported as problems, so that they do not just shrink ``n``."""
+    never_ran = []
+    for path in map(Path, paths):
+        for plan in sorted(path.rglob("multirun.yaml"), key=_natural):
+            count = planned_jobs(plan)
+            for job in range(count or 0):
+                if not _is_run_dir(plan.parent / str(job)):
+                    reason = f"not started: no run directory, though {plan} plans {count} jobs (still to come, or stopped)"
+                    never_ran.append(Run(name=str(plan.parent / str(job)), summary=None, unreadable=reason))
+    return never_ran
+
+
 def resolved_config(config_file: Path) -> dict[str, Any]:
     """A run's saved Hydra config, flattened, with interpolations (``seed: ${data.split_seed}``) resolved. Values
     that resolve only inside the Hydra app (``${hydra:...}``) are left out, so the run's summary answers for them."""
@@ -286,7 +320,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        runs = load_wandb_runs(args.wandb, args.group) if args.wandb else [load_run(p) for p in find_run_dirs(args.paths)]
+        if args.wandb:
+            runs = load_wandb_runs(args.wandb, args.group)
+        else:
+            runs = [load_run(p) for p in find_run_dirs(args.paths)] + jobs_that_never_ran(args.paths)
     except FileNotFoundError as error:
         raise SystemExit(f"ssl-hybrid-compare: {error}") from None
     good = [run for run in runs if run.problem is None]
