@@ -16,9 +16,16 @@ from contextlib import contextmanager
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import read_write
+from omegaconf import DictConfig, read_write
 
 LAUNCHER_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+def config_arguments(hydra_cfg: DictConfig) -> list[str]:
+    """The command line's ``--config-name`` and ``--config-dir``, which ``overrides.task`` does not hold."""
+    sources = hydra_cfg.runtime.config_sources
+    extra_dirs = [f"--config-dir={source.path}" for source in sources if source.provider == "command-line"]
+    return [f"--config-name={hydra_cfg.job.config_name}", *extra_dirs]
 
 
 @contextmanager
@@ -27,8 +34,8 @@ def ddp_ready_hydra_job() -> Iterator[None]:
     saved_env = {name: os.environ.get(name) for name in LAUNCHER_ENV}
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode == RunMode.MULTIRUN:
-        # children re-run this job alone: its own overrides, its own output directory, in single-run mode
-        sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
+        # children re-run this job alone: its config and overrides, its own output directory, in single-run mode
+        sys.argv = [sys.argv[0], *config_arguments(hydra_cfg), *hydra_cfg.overrides.task]
         with read_write(hydra_cfg):
             hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
     try:
