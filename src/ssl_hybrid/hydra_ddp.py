@@ -4,12 +4,16 @@ Lightning's DDP launcher re-executes the script for every extra process, with ``
 ``hydra.run.dir`` (Lightning issue 11300): inside a multirun each child would start the whole sweep again. The
 launcher also leaves its rendezvous variables (``LOCAL_RANK`` ...) and the process group behind, so the next job
 of the sweep would believe its processes were created externally and wait forever for children it never starts.
+And it leaves a thread watching the job's children that kills the main process when one exits non-zero: after a
+failed job, that would end the sweep in the middle of a later job.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,6 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
 LAUNCHER_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+CHILD_EXIT_TIMEOUT_S = 60  # for a job's children to finish after rank 0 has (those of a failed job may hang)
 
 
 def config_arguments(hydra_cfg: DictConfig) -> list[str]:
@@ -26,6 +31,20 @@ def config_arguments(hydra_cfg: DictConfig) -> list[str]:
     sources = hydra_cfg.runtime.config_sources
     extra_dirs = [f"--config-dir={source.path}" for source in sources if source.provider == "command-line"]
     return [f"--config-name={hydra_cfg.job.config_name}", *extra_dirs]
+
+
+def release_ddp_children() -> None:
+    """Waits for the child processes Lightning's launcher started for this job (kills those that do not end) and
+    retires the launcher's watcher thread (``child-process-observer``; an empty list of children ends it
+    quietly), so that no child of this job can stop a later one."""
+    for watcher in [thread for thread in threading.enumerate() if thread.name == "child-process-observer"]:
+        children, watcher._child_processes = watcher._child_processes, []
+        for child in children:
+            try:
+                child.wait(timeout=CHILD_EXIT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:  # e.g. waiting in a collective that rank 0 has left
+                child.kill()
+                child.wait()
 
 
 @contextmanager
@@ -43,6 +62,8 @@ def ddp_ready_hydra_job() -> Iterator[None]:
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            release_ddp_children()
         for name, value in saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
