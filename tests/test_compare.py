@@ -50,6 +50,11 @@ def test_compare_reports_the_jobs_a_stopped_sweep_never_started(sweep, capsys):
     captured = capsys.readouterr()
     assert "4 runs found, 3 usable, 1 with problems" in captured.out
     assert f"problem: {sweep / '3'}: not started: no run directory, though {sweep / 'multirun.yaml'} plans 4 jobs" in captured.err
+    (sweep / "multirun.yaml").write_text("hydra: [sweeper\n")  # cut off mid-write: the runs found still count
+    assert main([str(sweep)]) == 0
+    captured = capsys.readouterr()
+    assert "3 runs found, 3 usable, 0 with problems" in captured.out
+    assert f"warning: {sweep / 'multirun.yaml'} unreadable, so jobs that never started cannot be told" in captured.err
 
 
 def test_compare_reports_missing_failed_and_unreadable_runs(sweep, tmp_path, capsys):

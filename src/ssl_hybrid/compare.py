@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -99,8 +100,9 @@ def planned_jobs(plan: Path) -> int | None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     hydra_cfg = OmegaConf.load(plan).hydra
-    sweep = OmegaConf.to_container(hydra_cfg.sweep)  # unresolved: subdir is an interpolation
-    if not str(hydra_cfg.sweeper.get("_target_", "")).endswith(".BasicSweeper") or sweep.get("subdir") != "${hydra.job.num}":
+    basic = str(hydra_cfg.sweeper.get("_target_", "")).endswith(".BasicSweeper")
+    numbered = OmegaConf.to_container(hydra_cfg.sweep).get("subdir") == "${hydra.job.num}"  # left unresolved
+    if not (basic and numbered):
         return None
     params = [f"{key}={value}" for key, value in (hydra_cfg.sweeper.get("params") or {}).items()]
     values_per_key: dict[str, int] = {}
@@ -118,7 +120,11 @@ def jobs_that_never_ran(paths: Iterable[str | Path]) -> list[Run]:
     never_ran = []
     for path in map(Path, paths):
         for plan in sorted(path.rglob("multirun.yaml"), key=_natural):
-            count = planned_jobs(plan)
+            try:
+                count = planned_jobs(plan)
+            except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException, HydraException) as error:
+                print(f"warning: {plan} unreadable, so jobs that never started cannot be told: {error}", file=sys.stderr)
+                continue
             for job in range(count or 0):
                 if not _is_run_dir(plan.parent / str(job)):
                     reason = f"not started: no run directory, though {plan} plans {count} jobs (still to come, or stopped)"
