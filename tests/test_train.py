@@ -74,13 +74,15 @@ def test_resuming_from_last_checkpoint_continues_training(train_cfg, tmp_path, m
     assert f"hydra.run.dir={tmp_path / 'first'}" in caplog.text  # elsewhere, the best score so far is lost
 
 
-def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_path):
+def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_path, caplog):
     run = tmp_path / "run"
     first = train(train_cfg("trainer.max_steps=25", output_dir=run))
     last = f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"
     elsewhere = train(train_cfg("trainer.max_steps=25", last, output_dir=tmp_path / "elsewhere"))
     assert elsewhere["val/acc_best"] is None  # Lightning's own rule, which the warning above explains
+    caplog.clear()
     in_place = train(train_cfg("trainer.max_steps=25", last, output_dir=run))
+    assert "another run directory" not in caplog.text
     assert in_place["val/acc_best"] == first["val/acc_best"] is not None
     assert in_place["best_checkpoint"] == first["best_checkpoint"]
 
