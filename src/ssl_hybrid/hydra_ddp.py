@@ -52,7 +52,8 @@ def ddp_ready_hydra_job() -> Iterator[None]:
     """Run one Hydra job so that DDP children re-run exactly this job, and leave no DDP state for the next."""
     saved_env = {name: os.environ.get(name) for name in LAUNCHER_ENV}
     hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode == RunMode.MULTIRUN:
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if multirun:
         # children re-run this job alone: its config and overrides, its own output directory, in single-run mode
         sys.argv = [sys.argv[0], *config_arguments(hydra_cfg), *hydra_cfg.overrides.task]
         with read_write(hydra_cfg):
@@ -62,7 +63,7 @@ def ddp_ready_hydra_job() -> Iterator[None]:
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
-        if hydra_cfg.mode == RunMode.MULTIRUN:
+        if multirun:
             release_ddp_children()
         for name, value in saved_env.items():
             if value is None:
