@@ -10,7 +10,7 @@ from torchvision.utils import make_grid
 
 def samples_grid(samples: torch.Tensor, classes: int | None = None) -> torch.Tensor:
     """[0, 1] samples as one image: one column per class for samples that cycle through ``classes`` classes,
-    otherwise a near-square grid."""
+    otherwise (None or 0) a near-square grid."""
     columns = classes or max(1, round(math.sqrt(len(samples))))
     return make_grid(samples.float().cpu(), nrow=columns, padding=1, pad_value=0.5)
 

@@ -45,7 +45,7 @@ def first_test_images(ckpt_path: Path, n: int) -> torch.Tensor | None:
 def write_grids(model: SemiSupervisedModule, ckpt_path: Path, out_dir: Path, n: int, label: int | None) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "samples.png"]
-    cycling_classes = model.vae.num_classes if model.vae.num_classes > 0 and label is None else None
+    cycling_classes = None if label is not None else model.vae.num_classes  # one label: no class columns
     save_image(samples_grid(draw_samples(model, n, label), cycling_classes), written[0])
     images = first_test_images(ckpt_path, n)
     if images is None:

@@ -43,7 +43,7 @@ class GenerativeGrids(pl.Callback):
             return
         grids = {
             "reconstructions": comparison_grid(self.images, pl_module.reconstruct(self.images)),
-            "samples": samples_grid(pl_module.sample(self.num_images), pl_module.vae.num_classes or None),
+            "samples": samples_grid(pl_module.sample(self.num_images), pl_module.vae.num_classes),
         }
         self.output_dir.mkdir(parents=True, exist_ok=True)
         for name, grid in grids.items():
