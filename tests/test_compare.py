@@ -98,13 +98,22 @@ def test_compare_finds_run_dirs_given_directly(sweep):
 
 
 def test_compare_picks_each_series_best_x_on_validation_not_test(sweep, capsys):
-    # validation and test disagree: alpha 0.9 is the better on validation, alpha 1 on test
+    # validation and test disagree: alpha 0.9 is the better on validation as tested, alpha 1 on test and on the
+    # head's validation accuracy
     for job in range(4):
-        val, test = (0.9, 0.2) if read_summary(sweep / str(job))["alpha"] == 0.9 else (0.5, 0.8)
-        _edit_summary(sweep / str(job), **{"val/acc_best": val, "test/acc": test})
+        val, head, test = (0.9, 0.1, 0.2) if read_summary(sweep / str(job))["alpha"] == 0.9 else (0.5, 0.6, 0.8)
+        _edit_summary(sweep / str(job), **{"val/acc_as_tested": val, "val/acc_best": head, "test/acc": test})
+    assert main([str(sweep), "--by", "objective"]) == 0
+    best_table = capsys.readouterr().out.split("chosen by val/acc_as_tested:")[1].splitlines()
+    assert best_table[3].split()[:5] == ["objective=blend", "0.9", "0.9000", "2", "0.2000"]
+    # runs from before val/acc_as_tested existed are chosen by the head's validation accuracy, all of them alike
+    for job in range(3):
+        summary = read_summary(sweep / str(job))
+        del summary["val/acc_as_tested"]
+        write_json(sweep / str(job) / SUMMARY_FILE, summary)
     assert main([str(sweep), "--by", "objective"]) == 0
     best_table = capsys.readouterr().out.split("chosen by val/acc_best:")[1].splitlines()
-    assert best_table[3].split()[:5] == ["objective=blend", "0.9", "0.9000", "2", "0.2000"]
+    assert best_table[3].split()[:5] == ["objective=blend", "1.0", "0.6000", "2", "0.8000"]
 
 
 def test_compare_resolves_interpolations_in_the_saved_configs(sweep, capsys):

@@ -36,6 +36,13 @@ def test_a_graph_run_predicts_after_loading_as_it_was_tested(train_cfg, tmp_path
     with torch.no_grad():
         head = model.classifier(model.encode(digits.test.images))
     assert accuracy(head, digits.test.labels) == pytest.approx(summary["test/acc_head"], abs=1e-6)
+    # the validation images classified by the graph too, which the head's val/acc is not
+    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule.setup("fit")
+    val_images, val_labels = (torch.cat(parts) for parts in zip(*datamodule.val_dataloader()))
+    with torch.no_grad():
+        val_logits = model(val_images)
+    assert accuracy(val_logits, val_labels) == pytest.approx(summary["val/acc_as_tested"], abs=1e-6)
     # training on from the tested checkpoint validates with the head again until the next test
     model.on_fit_start()
     assert not graph.fitted and torch.equal(model(digits.test.images), head)

@@ -34,6 +34,8 @@ def test_digits_run_learns_and_writes_its_run_directory(train_cfg, tmp_path, dig
     assert on_disk["status"] == "completed" and on_disk["global_step"] == 150
     assert on_disk["test/acc"] >= 0.8, on_disk  # 10 labels per class, 150 steps
     assert on_disk["test/nelbo_bpd"] > 0 and on_disk["train_images_per_second"] > 0 and on_disk["startup_seconds"] > 0
+    # the head classifies, so the tested weights score validation as when the checkpoint was chosen
+    assert on_disk["val/acc_as_tested"] == pytest.approx(on_disk["val/acc_best"], abs=1e-6)
     assert (on_disk["dataset"], on_disk["split_seed"], on_disk["seed"], on_disk["alpha"]) == ("digits", 1, 2, 0.9)
     assert {p.name for p in (run / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
     labeled = json.loads((run / LABELED_INDICES_FILE).read_text())

@@ -3,7 +3,9 @@
 Runs come from run or multirun directories (each run's own ``metrics.json`` and ``.hydra/config.yaml``), or from
 W&B (``--wandb ENTITY/PROJECT --group G``). Runs without a summary, or whose summary says they failed, are
 listed as problems instead of being dropped silently. Where a series has several x values, a second table gives
-its best one, chosen on validation (``--select``, default ``val/acc_best``), never on the reported test metric.
+its best one, chosen on validation (``--select``), never on the reported test metric: by default on the validation
+images classified as the test images are (``val/acc_as_tested``: by the label graph where it classifies), or, for
+runs older than that metric, on the head's best validation accuracy (``val/acc_best``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ CSV_FILE, PLOT_FILE = "alpha_curve.csv", "alpha_curve.png"
 NELBO = "test/nelbo_bpd"
 SERIES_KEYS = ("objective", "consistency_weight", "label_propagation", "classify_with", "alpha_schedule")
 _ABSENT = object()  # Run.get's default where a key is missing, as opposed to present and null
+SELECT_AS_TESTED, SELECT_HEAD = "val/acc_as_tested", "val/acc_best"
 POOLING_KEYS = ("dataset", "backbone", "labels_per_class", "trainer.max_steps")  # warned about when a point mixes them
 
 
@@ -307,7 +310,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--x", default="model.alpha", help="run parameter on the x axis (default: model.alpha)")
     parser.add_argument("--metric", default="test/acc", help="metric to aggregate (default: test/acc)")
     parser.add_argument(
-        "--select", default="val/acc_best", help="metric that picks each series' best x (default: val/acc_best)"
+        "--select",
+        help=f"metric that picks each series' best x (default: {SELECT_AS_TESTED} if every run has it, else {SELECT_HEAD})",
     )
     parser.add_argument(
         "--by", nargs="*", default=list(SERIES_KEYS), help=f"parameters that split runs into series (default: {' '.join(SERIES_KEYS)})"
@@ -339,7 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(runs)} runs found, {len(good)} usable, {len(runs) - len(good)} with problems")
     if not good:
         return 1
-    asked = [args.x, args.metric, args.select, *(args.by if args.by != list(SERIES_KEYS) else [])]
+    select = args.select or (SELECT_AS_TESTED if all(run.has(SELECT_AS_TESTED) for run in good) else SELECT_HEAD)
+    asked = [args.x, args.metric, select, *(args.by if args.by != list(SERIES_KEYS) else [])]
     unknown = [key for key in asked if not any(run.has(key) for run in good)]
     if unknown:
         raise SystemExit(f"ssl-hybrid-compare: no run has {', '.join(unknown)} (a config path such as model.alpha, or a metrics.json key)")
@@ -347,10 +352,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     rows = aggregate(good, args.x, args.metric, args.by)
     print(format_table(rows, args.x, args.metric))
-    best = best_per_series(rows, aggregate(good, args.x, args.select, args.by))
+    best = best_per_series(rows, aggregate(good, args.x, select, args.by))
     if best:
-        print(f"\nbest {args.x} of each series, chosen by {args.select}:")
-        print(format_best(best, args.x, args.metric, args.select))
+        print(f"\nbest {args.x} of each series, chosen by {select}:")
+        print(format_best(best, args.x, args.metric, select))
     out = Path(args.out or (args.paths[0] if args.paths else "."))
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / CSV_FILE, args.x, args.metric)
