@@ -88,3 +88,34 @@ def test_a_class_the_graph_never_reaches_costs_a_large_but_finite_cross_entropy(
         logits = module(digits.test.images[:50])
     assert (module.label_graph.node_labels[:, 2:] == 0).all()  # below half precision's smallest number
     assert torch.isfinite(logits).all() and torch.isfinite(F.cross_entropy(logits, digits.test.labels[:50]))
+
+
+def test_under_mixed_precision_the_graph_and_validation_are_scored_at_the_tests_precision(
+    train_cfg, tmp_path, digits, monkeypatch
+):
+    """bf16 autocast (the GPU configs' precision; CPU autocast here): the pool's nodes, the test images and the
+    validation images behind val/acc_as_tested are all encoded at the test's precision."""
+    autocast_in_forward = []  # forward classifies as tested; during a run only val/acc_as_tested calls it
+    forward = HybridModule.forward
+
+    def recording_forward(module, images):
+        autocast_in_forward.append(torch.is_autocast_enabled("cpu"))
+        return forward(module, images)
+
+    monkeypatch.setattr(HybridModule, "forward", recording_forward)
+    cfg = train_cfg("trainer.max_steps=40", "+trainer.precision=bf16-mixed", PROPAGATION, "model.classify_with=graph")
+    summary = train(cfg)
+    monkeypatch.undo()
+    assert autocast_in_forward and all(autocast_in_forward)
+    model = load_module(tmp_path / "run" / "checkpoints" / "best.ckpt")
+    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule.setup("fit")
+    refit = load_module(tmp_path / "run" / "checkpoints" / "best.ckpt")
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        refit.fit_label_graph(datamodule.graph_nodes)
+    encoder_view = slice(0, model.backbone.num_features)  # the PCA view is refitted, so compare the encoder's
+    assert torch.equal(model.label_graph.node_features[:, encoder_view], refit.label_graph.node_features[:, encoder_view])
+    val_images, val_labels = (torch.cat(parts) for parts in zip(*datamodule.val_dataloader()))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert accuracy(model(digits.test.images), digits.test.labels) == pytest.approx(summary["test/acc"], abs=1e-6)
+        assert accuracy(model(val_images), val_labels) == pytest.approx(summary["val/acc_as_tested"], abs=1e-6)

@@ -4,8 +4,8 @@ Runs come from run or multirun directories (each run's own ``metrics.json`` and 
 W&B (``--wandb ENTITY/PROJECT --group G``). Runs without a summary, or whose summary says they failed, are
 listed as problems instead of being dropped silently. Where a series has several x values, a second table gives
 its best one, chosen on validation (``--select``), never on the reported test metric: by default on the validation
-images classified as the test images are (``val/acc_as_tested``: by the label graph where it classifies), or, for
-runs older than that metric, on the head's best validation accuracy (``val/acc_best``).
+images classified as the test images are (``val/acc_as_tested``: by the label graph where it classifies), or, if
+any run is older than that metric, on the best validation accuracy during training (``val/acc_best``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ CSV_FILE, PLOT_FILE = "alpha_curve.csv", "alpha_curve.png"
 NELBO = "test/nelbo_bpd"
 SERIES_KEYS = ("objective", "consistency_weight", "label_propagation", "classify_with", "alpha_schedule")
 _ABSENT = object()  # Run.get's default where a key is missing, as opposed to present and null
-SELECT_AS_TESTED, SELECT_HEAD = "val/acc_as_tested", "val/acc_best"
+SELECT_AS_TESTED, SELECT_DURING_TRAINING = "val/acc_as_tested", "val/acc_best"
 POOLING_KEYS = ("dataset", "backbone", "labels_per_class", "trainer.max_steps")  # warned about when a point mixes them
 
 
@@ -311,7 +311,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--metric", default="test/acc", help="metric to aggregate (default: test/acc)")
     parser.add_argument(
         "--select",
-        help=f"metric that picks each series' best x (default: {SELECT_AS_TESTED} if every run has it, else {SELECT_HEAD})",
+        help=f"metric that picks each series' best x (default: {SELECT_AS_TESTED} if every run has it, else {SELECT_DURING_TRAINING})",
     )
     parser.add_argument(
         "--by", nargs="*", default=list(SERIES_KEYS), help=f"parameters that split runs into series (default: {' '.join(SERIES_KEYS)})"
@@ -343,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(runs)} runs found, {len(good)} usable, {len(runs) - len(good)} with problems")
     if not good:
         return 1
-    select = args.select or (SELECT_AS_TESTED if all(run.has(SELECT_AS_TESTED) for run in good) else SELECT_HEAD)
+    select = args.select or (SELECT_AS_TESTED if all(run.has(SELECT_AS_TESTED) for run in good) else SELECT_DURING_TRAINING)
     asked = [args.x, args.metric, select, *(args.by if args.by != list(SERIES_KEYS) else [])]
     unknown = [key for key in asked if not any(run.has(key) for run in good)]
     if unknown:

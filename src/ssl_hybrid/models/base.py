@@ -177,7 +177,9 @@ class SemiSupervisedModule(pl.LightningModule):
 
     def on_test_start(self) -> None:
         if self.label_graph is not None:
-            self.fit_label_graph(self.trainer.datamodule.graph_nodes)
+            # at the test's precision (e.g. bf16 autocast), so nodes and test images are encoded alike
+            with self.trainer.precision_plugin.test_step_context():
+                self.fit_label_graph(self.trainer.datamodule.graph_nodes)
 
     def on_test_end(self) -> None:
         if self.label_graph is not None and self.trainer.ckpt_path and self.trainer.is_global_zero:
@@ -258,7 +260,7 @@ class SemiSupervisedModule(pl.LightningModule):
             nll, kl, generative_logits = self.eval_elbo_terms(features, images)
             self.log_elbo(stage, nll, kl, len(images))
         if self.classify_with == "generative":
-            logits = generative_logits if generative_logits is not None else self.generative_logits(features, images)
+            logits = generative_logits  # classify_with=generative needs a class-conditional model with alpha < 1
         if self.label_graph is not None and self.label_graph.fitted:
             head_correct = (logits.argmax(dim=1) == labels).float().mean()
             self.log(f"{stage}/acc_head", head_correct, batch_size=len(images), sync_dist=True)
@@ -282,14 +284,15 @@ class SemiSupervisedModule(pl.LightningModule):
 
     @torch.no_grad()
     def on_test_epoch_end(self) -> None:
-        # The validation images classified as the test images just were (by the label graph, where it classifies;
-        # val/acc is the head's), so a study can choose its settings on the classifier it reports.
+        # The validation images classified as the test images just were, at the test's precision: by the label
+        # graph where it classifies, which val/acc is not, so a study can choose its settings on what it reports.
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is None or not len(loader := datamodule.val_dataloader()):
             return
         accuracy = MulticlassAccuracy(self.num_classes, average="micro").to(self.device)
-        for images, labels in loader:
-            accuracy.update(self(images.to(self.device)), labels.to(self.device))
+        with self.trainer.precision_plugin.test_step_context():
+            for images, labels in loader:
+                accuracy.update(self(images.to(self.device)), labels.to(self.device))
         self.log("val/acc_as_tested", accuracy.compute(), sync_dist=True)
 
     def configure_optimizers(self) -> dict[str, Any]:
