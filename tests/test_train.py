@@ -76,7 +76,7 @@ def test_resuming_from_last_checkpoint_continues_training(train_cfg, tmp_path, m
     assert f"hydra.run.dir={tmp_path / 'first'}" in caplog.text  # elsewhere, the best score so far is lost
 
 
-def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_path, caplog):
+def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_path, caplog, monkeypatch):
     run = tmp_path / "run"
     first = train(train_cfg("trainer.max_steps=25", output_dir=run))
     last = f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"
@@ -87,6 +87,13 @@ def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_pa
     assert "another run directory" not in caplog.text
     assert in_place["val/acc_best"] == first["val/acc_best"] is not None
     assert in_place["best_checkpoint"] == first["best_checkpoint"]
+    # ...and so does the val/acc_best the loggers and the progress bar show while the resumed run trains on
+    logged_best = []
+    monkeypatch.setattr(
+        HybridModule, "on_train_batch_start", lambda module, *args: logged_best.append(module.val_acc_best.compute().item())
+    )
+    train(train_cfg("trainer.max_steps=26", last, output_dir=run))
+    assert logged_best == [pytest.approx(first["val/acc_best"])]
 
 
 @pytest.mark.parametrize(

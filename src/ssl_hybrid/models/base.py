@@ -271,6 +271,10 @@ class SemiSupervisedModule(pl.LightningModule):
 
     def on_train_start(self) -> None:
         self.val_acc_best.reset()  # forget the sanity-check validation
+        # resumed in place: the best so far lives in the checkpoint callback's state (the metric's is not saved)
+        checkpoint = self.trainer.checkpoint_callback
+        if checkpoint is not None and checkpoint.monitor == "val/acc" and checkpoint.best_model_score is not None:
+            self.val_acc_best(checkpoint.best_model_score.to(self.device))
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._evaluate("val", batch, self.val_acc)
