@@ -187,12 +187,16 @@ def test_compare_refuses_keys_no_run_has_and_paths_that_do_not_exist(sweep, tmp_
         main([str(tmp_path / "nope")])
 
 
-def test_compare_warns_when_a_point_pools_runs_of_different_data(sweep, capsys):
-    summary = _edit_summary(sweep / "0", dataset="fashion_mnist")
+@pytest.mark.parametrize(
+    "key, other, expected",
+    [("dataset", "fashion_mnist", "digits, fashion_mnist"), ("unlabeled_ratio", 3, "3, 7"), ("teacher_ema", 0.99, "0.99, None")],
+)
+def test_compare_warns_when_a_point_pools_runs_of_different_settings(sweep, capsys, key, other, expected):
+    summary = _edit_summary(sweep / "0", **{key: other})
     assert main([str(sweep)]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and f"model.alpha={summary['alpha']}" in warnings[0]
-    assert "dataset digits, fashion_mnist" in warnings[0] and "--by dataset" in warnings[0]
+    assert f"{key} {expected}" in warnings[0] and f"--by {key}" in warnings[0]
 
 
 def test_compare_on_the_nelbo_itself_has_one_nelbo_column(sweep, capsys):

@@ -33,7 +33,11 @@ NELBO = "test/nelbo_bpd"
 SERIES_KEYS = ("objective", "consistency_weight", "label_propagation", "classify_with", "alpha_schedule")
 _ABSENT = object()  # Run.get's default where a key is missing, as opposed to present and null
 SELECT_AS_TESTED, SELECT_DURING_TRAINING = "val/acc_as_tested", "val/acc_best"
-POOLING_KEYS = ("dataset", "backbone", "labels_per_class", "trainer.max_steps")  # warned about when a point mixes them
+# settings that a point of the table should not average over unless asked to (--by splits them): warned about
+POOLING_KEYS = (
+    "dataset", "backbone", "labels_per_class", "trainer.max_steps", "batch_size", "unlabeled_ratio", "latent_dim",
+    "consistency_mask", "distribution_alignment", "teacher_ema",
+)  # fmt: skip
 
 
 @dataclass
@@ -201,7 +205,7 @@ def group_runs(runs: Sequence[Run], x: str, by: Sequence[str]) -> dict[tuple[str
 
 
 def pooling_warnings(runs: Sequence[Run], x: str, by: Sequence[str]) -> list[str]:
-    """One line per point of the table that averages runs of different data, encoders or lengths."""
+    """One line per point of the table that averages runs that differ in one of :data:`POOLING_KEYS`."""
     warnings = []
     for (series, x_value), members in group_runs(runs, x, by).items():
         for key in POOLING_KEYS:
