@@ -51,6 +51,13 @@ def test_digits_run_learns_and_writes_its_run_directory(train_cfg, tmp_path, dig
     assert accuracy == pytest.approx(on_disk["test/acc"], abs=1e-6)
 
 
+def test_a_run_in_true_half_precision_trains_tests_and_draws_samples(train_cfg, tmp_path):
+    """bf16-true casts weights and buffers, so the inputs and the prior's samples must follow them."""
+    summary = train(train_cfg("trainer.max_steps=6", "trainer.val_check_interval=3", "+trainer.precision=bf16-true"))
+    assert summary["status"] == "completed" and summary["test/acc"] is not None
+    assert (tmp_path / "run" / "samples.png").stat().st_size > 0
+
+
 def test_alpha_one_reports_no_nelbo(train_cfg, tmp_path):
     summary = train(train_cfg("model.alpha=1.0"))
     assert summary["test/nelbo_bpd"] is None and summary["test/acc"] is not None

@@ -122,7 +122,7 @@ class SemiSupervisedModule(pl.LightningModule):
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images to the backbone's input scale (its ``pretrained_cfg`` mean and std)."""
-        return (images.float() / 255.0 - self.input_mean) / self.input_std
+        return ((images.float() / 255.0 - self.input_mean) / self.input_std).to(self.input_mean.dtype)  # half under *-true precision
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Shared features of uint8 images."""

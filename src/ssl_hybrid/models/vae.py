@@ -102,5 +102,6 @@ class VAEBranch(nn.Module):
     @torch.no_grad()
     def sample(self, num: int, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Mean images in [0, 1] decoded from z ~ N(0, I) (given ``labels``, for a class-conditional VAE)."""
-        z = torch.randn(num, self.latent_dim, device=self.posterior.weight.device)
+        weight = self.posterior.weight
+        z = torch.randn(num, self.latent_dim, device=weight.device, dtype=weight.dtype)
         return self.likelihood.mean(self.decoder(self._condition(z, labels)))
