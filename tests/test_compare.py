@@ -116,6 +116,20 @@ def test_compare_picks_each_series_best_x_on_validation_not_test(sweep, capsys):
     assert best_table[3].split()[:5] == ["objective=blend", "1.0", "0.6000", "2", "0.8000"]
 
 
+def test_compare_picks_the_best_configuration_of_all_series_on_validation(sweep, capsys):
+    # two series (alpha 1.0 relabelled as another objective): the best of all is the one validation prefers
+    for job in range(4):
+        summary = read_summary(sweep / str(job))
+        other = summary["alpha"] == 1.0
+        _edit_summary(sweep / str(job), objective="m2" if other else summary["objective"],
+                      **{"val/acc_as_tested": 0.7 if other else 0.6, "test/acc": 0.5 if other else 0.9})  # fmt: skip
+    assert main([str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "best model.alpha of each series" not in out  # each series has one alpha
+    overall = out.split("best of all series, chosen by val/acc_as_tested:")[1].splitlines()
+    assert overall[3].startswith("objective=m2") and overall[3].split()[-6:] == ["1.0", "0.7000", "2", "0.5000", "+-", "0.0000"]
+
+
 def test_compare_resolves_interpolations_in_the_saved_configs(sweep, capsys):
     """A sweep with ``'seed=${data.split_seed}'`` saves the interpolation, not the value."""
     for job in range(4):

@@ -3,7 +3,8 @@
 Runs come from run or multirun directories (each run's own ``metrics.json`` and ``.hydra/config.yaml``), or from
 W&B (``--wandb ENTITY/PROJECT --group G``). Runs without a summary, or whose summary says they failed, are
 listed as problems instead of being dropped silently. Where a series has several x values, a second table gives
-its best one, chosen on validation (``--select``), never on the reported test metric: by default on the validation
+its best one, and where there are several series, a third the best (series, x) of all; each is chosen on
+validation (``--select``), never on the reported test metric: by default on the validation
 images classified as the test images are (``val/acc_as_tested``: by the label graph where it classifies), or, if
 any run is older than that metric, on the best validation accuracy during training (``val/acc_best``).
 """
@@ -230,16 +231,25 @@ def aggregate(runs: Sequence[Run], x: str, metric: str, by: Sequence[str]) -> li
     return rows
 
 
+def with_selection(rows: Sequence[dict[str, Any]], selection_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows whose (series, x) has a mean selection metric, with it as ``selection``."""
+    scores = {(row["series"], row["x"]): row["mean"] for row in selection_rows}
+    return [{**row, "selection": score} for row in rows if (score := scores.get((row["series"], row["x"]))) is not None]
+
+
 def best_per_series(rows: Sequence[dict[str, Any]], selection_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """For each series with more than one x value, its row whose x has the highest mean selection metric."""
-    scores = {(row["series"], row["x"]): row["mean"] for row in selection_rows}
     best: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        score = scores.get((row["series"], row["x"]))
-        if score is not None and (row["series"] not in best or score > best[row["series"]]["selection"]):
-            best[row["series"]] = {**row, "selection": score}
+    for row in with_selection(rows, selection_rows):
+        if row["series"] not in best or row["selection"] > best[row["series"]]["selection"]:
+            best[row["series"]] = row
     multi = {series for series in best if sum(row["series"] == series for row in rows) > 1}
     return [row for series, row in best.items() if series in multi]
+
+
+def best_overall(rows: Sequence[dict[str, Any]], selection_rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The (series, x) with the highest mean selection metric of all: the configuration a study would report."""
+    return max(with_selection(rows, selection_rows), key=lambda row: row["selection"], default=None)
 
 
 def format_best(rows: Sequence[dict[str, Any]], x: str, metric: str, select: str) -> str:
@@ -356,10 +366,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     rows = aggregate(good, args.x, args.metric, args.by)
     print(format_table(rows, args.x, args.metric))
-    best = best_per_series(rows, aggregate(good, args.x, select, args.by))
+    selection_rows = aggregate(good, args.x, select, args.by)
+    best = best_per_series(rows, selection_rows)
     if best:
         print(f"\nbest {args.x} of each series, chosen by {select}:")
         print(format_best(best, args.x, args.metric, select))
+    overall = best_overall(rows, selection_rows)
+    if overall is not None and len({row["series"] for row in rows}) > 1:
+        print(f"\nbest of all series, chosen by {select}:")
+        print(format_best([overall], args.x, args.metric, select))
     out = Path(args.out or (args.paths[0] if args.paths else "."))
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / CSV_FILE, args.x, args.metric)
