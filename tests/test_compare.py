@@ -124,10 +124,17 @@ def test_compare_picks_the_best_configuration_of_all_series_on_validation(sweep,
         _edit_summary(sweep / str(job), objective="m2" if other else summary["objective"],
                       **{"val/acc_as_tested": 0.7 if other else 0.6, "test/acc": 0.5 if other else 0.9})  # fmt: skip
     assert main([str(sweep)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "best model.alpha of each series" not in out  # each series has one alpha
     overall = out.split("best of all series, chosen by val/acc_as_tested:")[1].splitlines()
     assert overall[3].startswith("objective=m2") and overall[3].split()[-6:] == ["1.0", "0.7000", "2", "0.5000", "+-", "0.0000"]
+    assert "ties" not in err
+    # equal on validation up to float32 rounding: reported, not decided silently
+    for job in range(4):
+        summary = read_summary(sweep / str(job))
+        _edit_summary(sweep / str(job), **{"val/acc_as_tested": 0.7 if summary["alpha"] == 1.0 else 0.70000001})
+    assert main([str(sweep)]) == 0
+    assert "warning: val/acc_as_tested ties objective=" in capsys.readouterr().err
 
 
 def test_compare_resolves_interpolations_in_the_saved_configs(sweep, capsys):

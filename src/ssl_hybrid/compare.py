@@ -252,6 +252,17 @@ def best_overall(rows: Sequence[dict[str, Any]], selection_rows: Sequence[dict[s
     return max(with_selection(rows, selection_rows), key=lambda row: row["selection"], default=None)
 
 
+TIE = 1e-6  # accuracies are float32 fractions: equal counts of correct images can differ in the 7th digit
+
+
+def tied_with(best: dict[str, Any], candidates: Sequence[dict[str, Any]]) -> list[str]:
+    """The other (series, x) whose selection metric equals ``best``'s, which validation cannot tell apart."""
+    return [
+        f"{row['series']} at {row['x']}" for row in candidates
+        if (row["series"], row["x"]) != (best["series"], best["x"]) and abs(row["selection"] - best["selection"]) <= TIE
+    ]  # fmt: skip
+
+
 def format_best(rows: Sequence[dict[str, Any]], x: str, metric: str, select: str) -> str:
     header = ["series", f"best {x}", f"{select} mean", "n", f"{metric} mean +- std"]
     body = [[r["series"], str(r["x"]), _fmt(r["selection"]), str(r["n"]), f"{_fmt(r['mean'])} +- {_fmt(r['std'])}"] for r in rows]
@@ -368,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(rows, args.x, args.metric))
     selection_rows = aggregate(good, args.x, select, args.by)
     best = best_per_series(rows, selection_rows)
+    candidates = with_selection(rows, selection_rows)
+    ties = [(pick, tied_with(pick, [row for row in candidates if row["series"] == pick["series"]])) for pick in best]
     if best:
         print(f"\nbest {args.x} of each series, chosen by {select}:")
         print(format_best(best, args.x, args.metric, select))
@@ -375,6 +388,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if overall is not None and len({row["series"] for row in rows}) > 1:
         print(f"\nbest of all series, chosen by {select}:")
         print(format_best([overall], args.x, args.metric, select))
+        ties.append((overall, tied_with(overall, candidates)))
+    for pick, others in ties:
+        for other in others:
+            print(f"warning: {select} ties {pick['series']} at {pick['x']} with {other}: validation cannot choose", file=sys.stderr)
     out = Path(args.out or (args.paths[0] if args.paths else "."))
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / CSV_FILE, args.x, args.metric)
