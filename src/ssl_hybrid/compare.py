@@ -237,19 +237,21 @@ def with_selection(rows: Sequence[dict[str, Any]], selection_rows: Sequence[dict
     return [{**row, "selection": score} for row in rows if (score := scores.get((row["series"], row["x"]))) is not None]
 
 
-def best_per_series(rows: Sequence[dict[str, Any]], selection_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """For each series with more than one x value, its row whose x has the highest mean selection metric."""
+def best_per_series(rows: Sequence[dict[str, Any]], candidates: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each series with more than one x value among ``rows``, its candidate (a row :func:`with_selection`)
+    with the highest mean selection metric."""
     best: dict[str, dict[str, Any]] = {}
-    for row in with_selection(rows, selection_rows):
+    for row in candidates:
         if row["series"] not in best or row["selection"] > best[row["series"]]["selection"]:
             best[row["series"]] = row
     multi = {series for series in best if sum(row["series"] == series for row in rows) > 1}
     return [row for series, row in best.items() if series in multi]
 
 
-def best_overall(rows: Sequence[dict[str, Any]], selection_rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    """The (series, x) with the highest mean selection metric of all: the configuration a study would report."""
-    return max(with_selection(rows, selection_rows), key=lambda row: row["selection"], default=None)
+def best_overall(candidates: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The candidate (series, x) with the highest mean selection metric of all: the configuration a study would
+    report."""
+    return max(candidates, key=lambda row: row["selection"], default=None)
 
 
 TIE = 1e-6  # accuracies are float32 fractions: equal counts of correct images can differ in the 7th digit
@@ -377,20 +379,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     rows = aggregate(good, args.x, args.metric, args.by)
     print(format_table(rows, args.x, args.metric))
-    selection_rows = aggregate(good, args.x, select, args.by)
-    best = best_per_series(rows, selection_rows)
-    candidates = with_selection(rows, selection_rows)
-    ties = [(pick, tied_with(pick, [row for row in candidates if row["series"] == pick["series"]])) for pick in best]
+    candidates = with_selection(rows, aggregate(good, args.x, select, args.by))
+    best = best_per_series(rows, candidates)
+    picks = [(pick, [row for row in candidates if row["series"] == pick["series"]]) for pick in best]
     if best:
         print(f"\nbest {args.x} of each series, chosen by {select}:")
         print(format_best(best, args.x, args.metric, select))
-    overall = best_overall(rows, selection_rows)
+    overall = best_overall(candidates)
     if overall is not None and len({row["series"] for row in rows}) > 1:
         print(f"\nbest of all series, chosen by {select}:")
         print(format_best([overall], args.x, args.metric, select))
-        ties.append((overall, tied_with(overall, candidates)))
-    for pick, others in ties:
-        for other in others:
+        picks.append((overall, candidates))
+    for pick, rivals in picks:
+        for other in tied_with(pick, rivals):
             print(f"warning: {select} ties {pick['series']} at {pick['x']} with {other}: validation cannot choose", file=sys.stderr)
     out = Path(args.out or (args.paths[0] if args.paths else "."))
     out.mkdir(parents=True, exist_ok=True)
