@@ -18,6 +18,12 @@ from ssl_hybrid.train import train
 PROPAGATION = "data.label_propagation={dims:20,neighbours:10,blur:false}"
 
 
+def _validation_images(datamodule: SemiSupervisedDataModule) -> tuple[torch.Tensor, torch.Tensor]:
+    """The run's validation images and labels, as the datamodule hands them out."""
+    images, labels = zip(*datamodule.val_dataloader())
+    return torch.cat(images), torch.cat(labels)
+
+
 def test_a_graph_run_predicts_after_loading_as_it_was_tested(train_cfg, tmp_path, digits):
     cfg = train_cfg(
         "trainer.max_steps=60", "model.consistency_weight=1", "data.strong_transforms=${data.train_transforms}",
@@ -37,9 +43,7 @@ def test_a_graph_run_predicts_after_loading_as_it_was_tested(train_cfg, tmp_path
         head = model.classifier(model.encode(digits.test.images))
     assert accuracy(head, digits.test.labels) == pytest.approx(summary["test/acc_head"], abs=1e-6)
     # the validation images classified by the graph too, which the head's val/acc is not
-    datamodule = instantiate(cfg.data, _convert_="all")
-    datamodule.setup("fit")
-    val_images, val_labels = (torch.cat(parts) for parts in zip(*datamodule.val_dataloader()))
+    val_images, val_labels = _validation_images(instantiate(cfg.data, _convert_="all"))
     with torch.no_grad():
         val_logits = model(val_images)
     assert accuracy(val_logits, val_labels) == pytest.approx(summary["val/acc_as_tested"], abs=1e-6)
@@ -109,13 +113,12 @@ def test_under_mixed_precision_the_graph_and_validation_are_scored_at_the_tests_
     assert autocast_in_forward and all(autocast_in_forward)
     model = load_module(tmp_path / "run" / "checkpoints" / "best.ckpt")
     datamodule = instantiate(cfg.data, _convert_="all")
-    datamodule.setup("fit")
     refit = load_module(tmp_path / "run" / "checkpoints" / "best.ckpt")
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         refit.fit_label_graph(datamodule.graph_nodes)
     encoder_view = slice(0, model.backbone.num_features)  # the PCA view is refitted, so compare the encoder's
     assert torch.equal(model.label_graph.node_features[:, encoder_view], refit.label_graph.node_features[:, encoder_view])
-    val_images, val_labels = (torch.cat(parts) for parts in zip(*datamodule.val_dataloader()))
+    val_images, val_labels = _validation_images(datamodule)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         assert accuracy(model(digits.test.images), digits.test.labels) == pytest.approx(summary["test/acc"], abs=1e-6)
         assert accuracy(model(val_images), val_labels) == pytest.approx(summary["val/acc_as_tested"], abs=1e-6)

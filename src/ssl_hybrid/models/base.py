@@ -290,7 +290,7 @@ class SemiSupervisedModule(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         # The validation images classified as the test images just were, at the test's precision: by the label
         # graph where it classifies, which val/acc is not, so a study can choose its settings on what it reports.
-        datamodule = getattr(self.trainer, "datamodule", None)
+        datamodule = self.trainer.datamodule
         if datamodule is None or not len(loader := datamodule.val_dataloader()):
             return
         accuracy = MulticlassAccuracy(self.num_classes, average="micro").to(self.device)
