@@ -107,6 +107,11 @@ def test_paths_and_hydra_dirs_resolve(tmp_path):
         ("model.kl_warmup_steps=abc", "model.kl_warmup_steps"), ("model.optimizer.lr=fast", "model.optimizer.lr"),
         ("model.teacher_ema=true", "model.teacher_ema"), ("data.batch_size=8.5", "data.batch_size"),
         ("data.label_propagation={dims:10,neighbours:ten,blur:true}", "data.label_propagation.neighbours"),
+        # the digits group's source_options do not fit another reader: the error names the group to choose
+        ("experiment=alpha_sweep model.backbone.name=resnet18", "model.backbone.width"),
+        ("data.dataset=mnist", "data.source_options"), ("data=mnist data.root=null", "data.root"),
+        ("callbacks.generative_grids.every_n_validations=0", "callbacks.generative_grids.every_n_validations"),
+        ("callbacks.generative_grids.num_images=0", "callbacks.generative_grids.num_images"),
     ],
 )  # fmt: skip
 def test_nonsense_settings_are_refused_before_any_data_is_read_naming_their_key(override, key, tmp_path):
@@ -116,5 +121,7 @@ def test_nonsense_settings_are_refused_before_any_data_is_read_naming_their_key(
     with pytest.raises(InstantiationException, match=re.escape(key) + r"(?![\w.])"):
         if key.startswith("model."):
             instantiate(cfg.model, num_classes=10, image_shape=[1, 8, 8], _convert_="all")
+        elif key.startswith("callbacks."):
+            instantiate_group(cfg.callbacks)
         else:
             instantiate(cfg.data, _convert_="all")

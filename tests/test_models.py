@@ -238,3 +238,14 @@ def test_kl_warmup_weighs_the_kl_term_by_the_fraction_of_warmup_done(digits, det
         module.hparams.kl_warmup_steps = 0
         full = module.training_step(batch, 0)
     assert kl > 0 and (full - warming).item() == pytest.approx(0.75 * kl.item(), abs=1e-6)  # float32 loss differences
+
+
+@pytest.mark.parametrize("every, logged_steps", [(5, [4, 9]), (1, list(range(10))), (0, [])])
+def test_training_values_are_logged_every_n_steps_and_never_at_zero(every, logged_steps):
+    module = HybridModule(10, (1, 8, 8), alpha=1.0)
+    logged = []
+    for step in range(10):
+        module.trainer = SimpleNamespace(global_step=step, log_every_n_steps=every)
+        if module.logs_this_step():
+            logged.append(step)
+    assert logged == logged_steps

@@ -11,6 +11,7 @@ from pytorch_lightning.loggers import WandbLogger
 from torchvision.utils import save_image
 
 from ssl_hybrid.plots import comparison_grid, samples_grid
+from ssl_hybrid.settings import check_number
 
 
 class GenerativeGrids(pl.Callback):
@@ -20,6 +21,8 @@ class GenerativeGrids(pl.Callback):
     run directory, so a run that stops early keeps its latest ones."""
 
     def __init__(self, output_dir: str, num_images: int = 32, every_n_validations: int = 1) -> None:
+        check_number("callbacks.generative_grids.num_images", num_images, integer=True, at_least=1)
+        check_number("callbacks.generative_grids.every_n_validations", every_n_validations, integer=True, at_least=1)
         self.output_dir = Path(output_dir)
         self.num_images, self.every_n_validations = num_images, every_n_validations
         self.images: torch.Tensor | None = None

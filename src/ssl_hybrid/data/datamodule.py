@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -29,6 +30,21 @@ def apply_to_uint8(transform: Callable | None, images: torch.Tensor) -> torch.Te
         return images
     return transform(images.float() / 255).mul_(255).round_().clamp_(0, 255).to(torch.uint8)
 
+
+
+def check_source_settings(dataset: str, root: str | None, source_options: dict[str, Any]) -> None:
+    """Refuses ``data.root`` and ``data.source_options`` that ``data.dataset``'s reader cannot take, naming the keys
+    (``data.dataset=mnist`` alone keeps the digits' ``source_options``; ``data=mnist`` swaps the whole group)."""
+    parameters = inspect.signature(SOURCES[dataset]).parameters
+    options = [name for name in parameters if name not in ("root", "download")]
+    unknown = sorted(set(source_options) - set(options))
+    if unknown:
+        raise ValueError(
+            f"data.source_options {unknown} do not apply to data.dataset={dataset} (it takes {options or 'none'}); "
+            f"to switch data sets, choose the config group: data={dataset}"
+        )
+    if root is None and parameters["root"].default is inspect.Parameter.empty:
+        raise ValueError(f"data.dataset={dataset} needs data.root, the folder of its files")
 
 class SemiSupervisedDataModule(pl.LightningDataModule):
     """Training batches are ``{"labeled": (x, y), "unlabeled": x}`` with ``batch_size`` labeled and
@@ -70,6 +86,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         super().__init__()
         if dataset not in SOURCES:
             raise ValueError(f"unknown data.dataset {dataset!r}; choose one of {sorted(SOURCES)}")
+        check_source_settings(dataset, root, source_options or {})
         check_number("data.batch_size", batch_size, integer=True, at_least=1)
         check_number("data.unlabeled_ratio", unlabeled_ratio, at_least=0)
         if unlabeled_ratio > 0 and round(unlabeled_ratio * batch_size) == 0:

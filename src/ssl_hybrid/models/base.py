@@ -39,7 +39,11 @@ def create_backbone(image_channels: int, name: str, **timm_kwargs: Any) -> nn.Mo
     """Any timm model as a feature extractor (``num_classes=0``: pooled features of width ``num_features``).
     ``pretrained=True`` fetches weights from the hub unless ``pretrained_cfg_overlay={"file": path}`` names a
     local file."""
-    return timm.create_model(name, num_classes=0, in_chans=image_channels, **timm_kwargs)
+    try:
+        return timm.create_model(name, num_classes=0, in_chans=image_channels, **timm_kwargs)
+    except TypeError as error:  # e.g. experiment=alpha_sweep's width (an ssl_cnn setting) with another backbone
+        settings = ", ".join(f"model.backbone.{key}" for key in sorted(timm_kwargs)) or "none"
+        raise ValueError(f"model.backbone.name={name} refuses the settings given to it ({settings}): {error}") from error
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int):
@@ -231,7 +235,10 @@ class SemiSupervisedModule(pl.LightningModule):
         CPU (the result collection moves itself to the value's device), 5 to 10% of a small model's step if made
         for every value of every step (``scripts/benchmark.py --profile``)."""
         trainer = self._trainer
-        return trainer is None or (self.global_step + 1) % trainer.log_every_n_steps == 0
+        if trainer is None:
+            return True
+        # Lightning reads trainer.log_every_n_steps=0 as "never"
+        return trainer.log_every_n_steps > 0 and (self.global_step + 1) % trainer.log_every_n_steps == 0
 
     def log_training_step(self, logits: torch.Tensor, labels: torch.Tensor, values: dict[str, Any]) -> None:
         """``train/<name>`` for each value, and the accuracy of ``logits`` on the labeled images."""
