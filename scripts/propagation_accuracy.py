@@ -81,7 +81,7 @@ def main() -> None:
         pca = WhitenedPCA.fit(pool, **STUDY_SETTING) if args.features_of or args.ensemble else None
         for dims, blur in itertools.product(args.dims, (False, True)):
             start = time.perf_counter()
-            spread = propagate_labels(images, seeds, seed_labels, dm.num_classes, dims, args.neighbours, blur)
+            spread = propagate_labels(images, seeds, seed_labels, dm.num_classes, WhitenedPCA.fit(images, dims, blur), args.neighbours)
             print(f"split {split_seed}  whitened PCA {dims:3d}{' of blurred pixels' if blur else ' of pixels        '}  "
                   f"{score(spread, *hidden)}  {time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
         for run_dir in runs_of_split(args.latent_of, split_seed):

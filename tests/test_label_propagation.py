@@ -5,7 +5,7 @@ import torch
 
 from conftest import accuracy, fit_ready, image_key
 from ssl_hybrid.data import SemiSupervisedDataModule
-from ssl_hybrid.label_propagation import WhitenedPCA, extend_labels, knn_graph, propagate_labels, spread_labels, whitened_components
+from ssl_hybrid.label_propagation import WhitenedPCA, extend_labels, knn_graph, propagate_labels, spread_labels
 from ssl_hybrid.data.labels import split_labels
 
 
@@ -23,7 +23,7 @@ def test_labels_spread_along_the_graph_not_by_distance_to_the_nearest_label():
 
 @pytest.mark.parametrize("blur", [False, True])
 def test_whitened_components_are_uncorrelated_with_unit_variance(digits, blur):
-    scores = whitened_components(digits.train.images, 10, blur=blur)
+    scores = WhitenedPCA.fit(digits.train.images, 10, blur=blur)(digits.train.images)
     covariance = scores.T @ scores / (len(scores) - 1)
     assert scores.shape == (len(digits.train.images), 10)
     assert torch.allclose(covariance, torch.eye(10), atol=0.05)
@@ -52,7 +52,7 @@ def nearest_labeled_image_accuracy(images, labels, labeled_images, labeled_label
 def test_propagation_on_real_digits_beats_the_nearest_labeled_image(digits, split_seed):
     images, labels = digits.train.images, digits.train.labels
     split = split_labels(labels, labels_per_class=3, val_per_class=0, split_seed=split_seed)
-    spread = propagate_labels(images, split.labeled, labels[split.labeled], 10, dims=30, blur=False)
+    spread = propagate_labels(images, split.labeled, labels[split.labeled], 10, WhitenedPCA.fit(images, 30), neighbours=10)
     propagated_acc = accuracy(spread, labels)
     nearest_acc = nearest_labeled_image_accuracy(images, labels, images[split.labeled], labels[split.labeled])
     assert propagated_acc > nearest_acc + 0.05, (propagated_acc, nearest_acc)

@@ -70,11 +70,6 @@ def _pixels(images: torch.Tensor, blur: bool) -> torch.Tensor:
     return (binomial_blur(images) if blur else images.float() / 255.0).flatten(1)
 
 
-def whitened_components(images: torch.Tensor, dims: int, blur: bool = False) -> torch.Tensor:
-    """(N, dims) whitened principal-component scores of the images the components are fitted on."""
-    return WhitenedPCA.fit(images, dims, blur)(images)
-
-
 def nearest(
     queries: torch.Tensor, keys: torch.Tensor, neighbours: int, exclude_self: bool = False, chunk: int = 2048
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,18 +128,11 @@ def spread_labels(
 
 
 def propagate_labels(
-    images: torch.Tensor,
-    labeled: torch.Tensor,
-    labels: torch.Tensor,
-    num_classes: int,
-    dims: int = 100,
-    neighbours: int = 10,
-    blur: bool = True,
+    images: torch.Tensor, labeled: torch.Tensor, labels: torch.Tensor, num_classes: int, pca: WhitenedPCA, neighbours: int
 ) -> torch.Tensor:
     """Class distributions ``(N, num_classes)`` for every image of ``images`` from the labels of the rows
-    ``labeled``."""
-    features = whitened_components(images, dims, blur)
-    return spread_labels(*knn_graph(features, neighbours), labeled, labels, num_classes)
+    ``labeled``, spread over the ``neighbours``-nearest-neighbour graph of their ``pca`` scores."""
+    return spread_labels(*knn_graph(pca(images), neighbours), labeled, labels, num_classes)
 
 
 def extend_labels(

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorData
 from ssl_hybrid.data.labels import LabelSplit, split_labels
 from ssl_hybrid.data.sampling import CyclingSampler
 from ssl_hybrid.data.sources import SOURCES, DatasetSplits, LabeledImages
-from ssl_hybrid.label_propagation import GraphNodes, WhitenedPCA, knn_graph, spread_labels
+from ssl_hybrid.label_propagation import GraphNodes, WhitenedPCA, propagate_labels
 from ssl_hybrid.settings import check_number
 
 PROPAGATION_KEYS = ("dims", "neighbours", "blur")  # of data.label_propagation
@@ -186,8 +186,8 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     def propagated_labels(self) -> torch.Tensor:
         """Class distributions for the unlabeled pool, spread from the labeled images (``label_propagation``)."""
         nodes = self.graph_nodes
-        graph = knn_graph(nodes.pca(nodes.images), nodes.neighbours)
-        return spread_labels(*graph, nodes.labeled, nodes.labels, self.num_classes)[len(nodes.labels) :]
+        spread = propagate_labels(nodes.images, nodes.labeled, nodes.labels, self.num_classes, nodes.pca, nodes.neighbours)
+        return spread[len(nodes.labels) :]
 
     def _distributed(self) -> tuple[int, int]:
         trainer = self.trainer
