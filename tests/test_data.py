@@ -55,7 +55,7 @@ def test_label_split_is_stratified_seed_stable_nested_and_disjoint(digits):
 
 
 def test_label_split_rejects_too_few_images_per_class(digits):
-    with pytest.raises(ValueError, match="too few"):
+    with pytest.raises(ValueError, match="too few for data.val_per_class=0 and data.labels_per_class=200"):
         split_labels(digits.train.labels, labels_per_class=200, val_per_class=0, split_seed=0)
 
 

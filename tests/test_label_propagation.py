@@ -30,7 +30,7 @@ def test_whitened_components_are_uncorrelated_with_unit_variance(digits, blur):
 
 
 def test_more_components_than_pixels_are_refused(digits):
-    with pytest.raises(ValueError, match="dims must lie in"):
+    with pytest.raises(ValueError, match=r"data.label_propagation.dims must lie in \[1, 54\] for \(1347, 1, 8, 8\) images, got 100"):
         WhitenedPCA.fit(digits.train.images, 100)
 
 

@@ -37,7 +37,7 @@ class WhitenedPCA:
     def fit(cls, images: torch.Tensor, dims: int, blur: bool = False, seed: int = 0) -> WhitenedPCA:
         pixels = _pixels(images, blur)
         if not 0 < dims <= min(pixels.shape) - 10:
-            raise ValueError(f"label propagation: dims must lie in [1, {min(pixels.shape) - 10}] for {tuple(images.shape)} images, got {dims}")
+            raise ValueError(f"data.label_propagation.dims must lie in [1, {min(pixels.shape) - 10}] for {tuple(images.shape)} images, got {dims}")
         mean = pixels.mean(dim=0)
         # pca_lowrank's random projection, seeded on the CPU generator only: torch.manual_seed would also reseed
         # every CUDA generator, and so the training's augmentation and sampling noise on a GPU

@@ -37,8 +37,8 @@ def split_labels(
         wanted = len(members) - val_per_class if labels_per_class is None else labels_per_class
         if wanted < 1 or val_per_class + wanted > len(members):
             raise ValueError(
-                f"class {c} has {len(members)} images in the training pool: too few for {val_per_class} "
-                f"validation and {labels_per_class} labeled images per class"
+                f"class {c} has {len(members)} images in the training pool: too few for data.val_per_class="
+                f"{val_per_class} and data.labels_per_class={labels_per_class}"
             )
         val.append(members[:val_per_class])
         labeled.append(members[val_per_class : val_per_class + wanted])
