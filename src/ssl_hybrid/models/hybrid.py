@@ -61,6 +61,8 @@ class HybridModule(SemiSupervisedModule):
         check_number("model.kl_warmup_steps", kl_warmup_steps, integer=True, at_least=0)
         check_number("model.consistency_weight", consistency_weight, at_least=0)
         check_number("model.teacher_ema", teacher_ema, above=0, below=1, nullable=True)
+        if teacher_ema is not None and consistency_weight == 0:
+            raise ValueError("model.teacher_ema makes the consistency term's pseudo-labels: set model.consistency_weight > 0, or teacher_ema=null")
         check_pseudo_label_settings(consistency_mask, consistency_threshold)
         self.ramp_steps = int((alpha_schedule or {}).get("ramp_steps", 0))
         self.pseudo_labeler: PseudoLabeler | None = None
@@ -69,7 +71,7 @@ class HybridModule(SemiSupervisedModule):
         # Mean Teacher (Tarvainen & Valpola 2017): pseudo-labels from an exponential moving average of the encoder
         # and head instead of the model being trained.
         self.teacher: nn.Sequential | None = None
-        if consistency_weight > 0 and teacher_ema is not None:
+        if teacher_ema is not None:
             self.teacher = nn.Sequential(copy.deepcopy(self.backbone), copy.deepcopy(self.classifier)).requires_grad_(False)
         # alpha = 1 is purely discriminative: no generative parameters to train (or to leave unused under DDP).
         if alpha < 1.0 or self.ramp_steps > 0:
