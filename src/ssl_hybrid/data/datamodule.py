@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -16,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorData
 
 from ssl_hybrid.data.labels import LabelSplit, split_labels
 from ssl_hybrid.data.sampling import CyclingSampler
-from ssl_hybrid.data.sources import SOURCES, DatasetSplits, LabeledImages
+from ssl_hybrid.data.sources import SOURCES, DatasetSplits, LabeledImages, check_source_settings
 from ssl_hybrid.label_propagation import GraphNodes, WhitenedPCA, propagate_labels
 from ssl_hybrid.settings import check_number
 
@@ -30,21 +29,6 @@ def apply_to_uint8(transform: Callable | None, images: torch.Tensor) -> torch.Te
         return images
     return transform(images.float() / 255).mul_(255).round_().clamp_(0, 255).to(torch.uint8)
 
-
-
-def check_source_settings(dataset: str, root: str | None, source_options: dict[str, Any]) -> None:
-    """Refuses ``data.root`` and ``data.source_options`` that ``data.dataset``'s reader cannot take, naming the keys
-    (``data.dataset=mnist`` alone keeps the digits' ``source_options``; ``data=mnist`` swaps the whole group)."""
-    parameters = inspect.signature(SOURCES[dataset]).parameters
-    options = [name for name in parameters if name not in ("root", "download")]
-    unknown = sorted(set(source_options) - set(options))
-    if unknown:
-        raise ValueError(
-            f"data.source_options {unknown} do not apply to data.dataset={dataset} (it takes {options or 'none'}); "
-            f"to switch data sets, choose the config group: data={dataset}"
-        )
-    if root is None and parameters["root"].default is inspect.Parameter.empty:
-        raise ValueError(f"data.dataset={dataset} needs data.root, the folder of its files")
 
 class SemiSupervisedDataModule(pl.LightningDataModule):
     """Training batches are ``{"labeled": (x, y), "unlabeled": x}`` with ``batch_size`` labeled and

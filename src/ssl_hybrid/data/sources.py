@@ -6,9 +6,10 @@ from ``data.source_options``. ``SOURCES`` maps the names used by ``data.dataset`
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -240,3 +241,18 @@ SOURCES: dict[str, Callable[..., DatasetSplits]] = {
     "stl10": load_stl10,
     "image_folder": load_image_folder,
 }
+
+
+def check_source_settings(dataset: str, root: str | None, source_options: dict[str, Any]) -> None:
+    """Refuses ``data.root`` and ``data.source_options`` that ``data.dataset``'s reader cannot take, naming the keys
+    (``data.dataset=mnist`` alone keeps the digits' ``source_options``; ``data=mnist`` swaps the whole group)."""
+    parameters = inspect.signature(SOURCES[dataset]).parameters
+    options = [name for name in parameters if name not in ("root", "download")]
+    unknown = sorted(set(source_options) - set(options))
+    if unknown:
+        raise ValueError(
+            f"data.source_options {unknown} do not apply to data.dataset={dataset} (it takes {options or 'none'}); "
+            f"to switch data sets, choose the config group: data={dataset}"
+        )
+    if root is None and parameters["root"].default is inspect.Parameter.empty:
+        raise ValueError(f"data.dataset={dataset} needs data.root, the folder of its files")
