@@ -2,12 +2,13 @@
 # The whole alpha study on Fashion-MNIST (10 labels per class, 3 split seeds), then the comparison:
 #   1. the alpha grid with the consistency term (experiment=alpha_sweep),
 #   2. the supervised-only baseline (alpha = 1, no unlabeled term: no consistency term, no propagated labels, no
-#      label graph: the head classifies),
+#      label graph: the head classifies; it still draws the unlabeled batches it does not read, and warns so,
+#      because its augmentation noise, and so its figures, are those of every study since s3),
 #   3. the "generative first, then discriminative" schedule (alpha ramped from 0 to 0.95 over 200 steps).
 # Usage: scripts/alpha_study.sh [OUT_DIR] [extra overrides...]
 set -euo pipefail
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-  sed -n '2,7p' "$0" | cut -c3-
+  awk 'NR > 1 && !/^#/ { exit } NR > 1 { print substr($0, 3) }' "$0"  # the leading comment block
   exit 0
 fi
 out=${1:-logs/alpha_study/$(date +%Y-%m-%d_%H-%M-%S)}
