@@ -237,32 +237,23 @@ def with_selection(rows: Sequence[dict[str, Any]], selection_rows: Sequence[dict
     return [{**row, "selection": score} for row in rows if (score := scores.get((row["series"], row["x"]))) is not None]
 
 
-def best_per_series(rows: Sequence[dict[str, Any]], candidates: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """For each series with more than one x value among ``rows``, its candidate (a row :func:`with_selection`)
-    with the highest mean selection metric."""
-    best: dict[str, dict[str, Any]] = {}
-    for row in candidates:
-        if row["series"] not in best or row["selection"] > best[row["series"]]["selection"]:
-            best[row["series"]] = row
-    multi = {series for series in best if sum(row["series"] == series for row in rows) > 1}
-    return [row for series, row in best.items() if series in multi]
-
-
-def best_overall(candidates: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    """The candidate (series, x) with the highest mean selection metric of all: the configuration a study would
-    report."""
-    return max(candidates, key=lambda row: row["selection"], default=None)
-
-
 TIE = 1e-6  # accuracies are float32 fractions: equal counts of correct images can differ in the 7th digit
 
 
-def tied_with(best: dict[str, Any], candidates: Sequence[dict[str, Any]]) -> list[str]:
-    """The other (series, x) whose selection metric equals ``best``'s, which validation cannot tell apart."""
-    return [
-        f"{row['series']} at {row['x']}" for row in candidates
-        if (row["series"], row["x"]) != (best["series"], best["x"]) and abs(row["selection"] - best["selection"]) <= TIE
-    ]  # fmt: skip
+def best_of(candidates: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The candidates (rows :func:`with_selection`) with the highest mean selection metric: one, or all of those
+    that validation ties."""
+    if not candidates:
+        return []
+    top = max(row["selection"] for row in candidates)
+    return [row for row in candidates if top - row["selection"] <= TIE]
+
+
+def best_per_series(rows: Sequence[dict[str, Any]], candidates: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """:func:`best_of` each series that has more than one x value among ``rows``."""
+    series = list(dict.fromkeys(row["series"] for row in candidates))
+    multi = [name for name in series if sum(row["series"] == name for row in rows) > 1]
+    return [best_of([row for row in candidates if row["series"] == name]) for name in multi]
 
 
 def format_best(rows: Sequence[dict[str, Any]], x: str, metric: str, select: str) -> str:
@@ -380,19 +371,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = aggregate(good, args.x, args.metric, args.by)
     print(format_table(rows, args.x, args.metric))
     candidates = with_selection(rows, aggregate(good, args.x, select, args.by))
-    best = best_per_series(rows, candidates)
-    picks = [(pick, [row for row in candidates if row["series"] == pick["series"]]) for pick in best]
-    if best:
+    picks = best_per_series(rows, candidates)
+    if picks:
         print(f"\nbest {args.x} of each series, chosen by {select}:")
-        print(format_best(best, args.x, args.metric, select))
-    overall = best_overall(candidates)
-    if overall is not None and len({row["series"] for row in rows}) > 1:
+        print(format_best([row for pick in picks for row in pick], args.x, args.metric, select))
+    if len({row["series"] for row in rows}) > 1 and candidates:
+        picks.append(best_of(candidates))
         print(f"\nbest of all series, chosen by {select}:")
-        print(format_best([overall], args.x, args.metric, select))
-        picks.append((overall, candidates))
-    for pick, rivals in picks:
-        for other in tied_with(pick, rivals):
-            print(f"warning: {select} ties {pick['series']} at {pick['x']} with {other}: validation cannot choose", file=sys.stderr)
+        print(format_best(picks[-1], args.x, args.metric, select))
+    for pick in picks:
+        if len(pick) > 1:
+            tied = "; ".join(f"{row['series']} at {row['x']}" for row in pick)
+            print(f"warning: {select} ties {tied}: validation cannot choose between them", file=sys.stderr)
     out = Path(args.out or (args.paths[0] if args.paths else "."))
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / CSV_FILE, args.x, args.metric)
