@@ -94,6 +94,7 @@ def test_paths_and_hydra_dirs_resolve(tmp_path):
         ("model.kl_warmup_steps=-5", "model.kl_warmup_steps"),
         ("model.consistency_weight=-1", "model.consistency_weight"),
         ("model.consistency_mask=sofft", "model.consistency_mask"), ("model.teacher_ema=1.5", "model.teacher_ema"),
+        ("model.teacher_ema=0.99", "model.teacher_ema"),  # without a consistency term
         ("model.optimizer.name=adamm", "model.optimizer.name"), ("model.optimizer.lr=0", "model.optimizer.lr"),
         ("model.optimizer.layer_decay=1.5", "model.optimizer.layer_decay"),
         ("model.scheduler.warmup_steps=-1", "model.scheduler.warmup_steps"),
@@ -105,10 +106,10 @@ def test_paths_and_hydra_dirs_resolve(tmp_path):
         ("data.label_propagation={dims:10,neighbours:5,blur:maybe}", "data.label_propagation.blur"),
         # the wrong type: a bare TypeError at the first comparison, without the key's name
         ("model.kl_warmup_steps=abc", "model.kl_warmup_steps"), ("model.optimizer.lr=fast", "model.optimizer.lr"),
-        ("model.teacher_ema=true", "model.teacher_ema"), ("model.teacher_ema=0.99", "model.teacher_ema"),  # no consistency term ("data.batch_size=8.5", "data.batch_size"),
+        ("model.teacher_ema=true", "model.teacher_ema"), ("data.batch_size=8.5", "data.batch_size"),
         ("data.label_propagation={dims:10,neighbours:ten,blur:true}", "data.label_propagation.neighbours"),
+        ("experiment=alpha_sweep model.backbone.name=resnet18", "model.backbone.width"),  # an ssl_cnn setting
         # the digits group's source_options do not fit another reader: the error names the group to choose
-        ("experiment=alpha_sweep model.backbone.name=resnet18", "model.backbone.width"),
         ("data.dataset=mnist", "data.source_options"), ("data=mnist data.root=null", "data.root"),
         ("callbacks.generative_grids.every_n_validations=0", "callbacks.generative_grids.every_n_validations"),
         ("callbacks.generative_grids.num_images=0", "callbacks.generative_grids.num_images"),
