@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import statistics
 from collections import Counter
 
 import pytest
@@ -35,11 +36,14 @@ def test_compare_aggregates_a_real_multirun(sweep, capsys):
     assert "4 runs found, 4 usable, 0 with problems" in out
     rows = _csv_rows(sweep)
     assert [(r["model.alpha"], r["n"]) for r in rows] == [("0.9", "2"), ("1.0", "2")]
+    summaries = [read_summary(sweep / str(job)) for job in range(4)]
     for row in rows:
-        alpha = float(row["model.alpha"])
-        accs = [read_summary(sweep / str(j))["test/acc"] for j in range(4) if read_summary(sweep / str(j))["alpha"] == alpha]
-        assert float(row["test/acc_mean"]) == pytest.approx(sum(accs) / 2)
-        assert f"{alpha}" in out
+        runs = [summary for summary in summaries if summary["alpha"] == float(row["model.alpha"])]
+        accs = [run["test/acc"] for run in runs]
+        assert float(row["test/acc_mean"]) == pytest.approx(statistics.fmean(accs))
+        assert float(row["test/acc_std"]) == pytest.approx(statistics.stdev(accs))  # the sample std, over n - 1
+    blended = [summary["test/nelbo_bpd"] for summary in summaries if summary["alpha"] == 0.9]
+    assert float(rows[0]["test/nelbo_bpd_mean"]) == pytest.approx(statistics.fmean(blended))
     assert rows[1]["test/nelbo_bpd_mean"] == ""  # alpha = 1 has no generative branch
     assert (sweep / PLOT_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -75,6 +79,14 @@ def test_compare_reports_missing_failed_and_unreadable_runs(sweep, tmp_path, cap
     with pytest.raises(SystemExit):
         main([str(sweep), "--out", str(sweep / "2" / SUMMARY_FILE)])
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_compare_fails_when_no_run_is_usable(sweep, tmp_path, capsys):
+    for job in range(4):
+        (sweep / str(job) / SUMMARY_FILE).unlink()
+    assert main([str(sweep), "--out", str(tmp_path / "out")]) == 1
+    assert "4 runs found, 0 usable, 4 with problems" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists()
 
 
 def test_compare_can_put_any_run_parameter_on_the_x_axis(sweep, capsys):

@@ -50,6 +50,10 @@ def test_label_split_is_stratified_seed_stable_nested_and_disjoint(digits):
     assert set(fewer.labeled.tolist()) < set(split.labeled.tolist())
     assert torch.equal(fewer.val, split.val)
 
+    every = split_labels(labels, labels_per_class=None, val_per_class=5, split_seed=3)  # data.labels_per_class=null
+    assert torch.equal(every.val, split.val) and torch.equal(every.labeled, every.unlabeled)
+    assert sorted(every.labeled.tolist() + every.val.tolist()) == list(range(len(labels)))
+
     excluded = split_labels(labels, 10, 5, split_seed=3, unlabeled_includes_labeled=False)
     assert not set(excluded.unlabeled.tolist()) & set(excluded.labeled.tolist())
 
@@ -143,7 +147,10 @@ def test_idx_reader_reads_the_original_format(tmp_path, digits):
 def test_fashion_mnist_reader_on_written_idx_files(fashion_idx_dir):
     splits = load_fashion_mnist(str(fashion_idx_dir))
     assert splits.image_shape == (1, 28, 28) and len(splits.classes) == 10
-    assert len(splits.train) > len(splits.test) > 0 and splits.train.labels.max() == 9
+    for part, prefix in ((splits.train, "train"), (splits.test, "t10k")):
+        (images,) = fashion_idx_dir.glob(f"{prefix}-images-idx3-ubyte*")
+        (labels,) = fashion_idx_dir.glob(f"{prefix}-labels-idx1-ubyte*")
+        assert torch.equal(part.images[:, 0], read_idx(images)) and part.labels.tolist() == read_idx(labels).tolist()
 
 
 def test_fashion_mnist_reader_explains_missing_files(tmp_path):

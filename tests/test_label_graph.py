@@ -55,7 +55,8 @@ def test_a_graph_run_predicts_after_loading_as_it_was_tested(train_cfg, tmp_path
 @pytest.mark.filterwarnings("ignore:Be aware that when using `ckpt_path`")  # a bare trainer, on purpose
 def test_testing_a_checkpoint_adds_the_graph_and_leaves_its_training_state(train_cfg, tmp_path):
     cfg = train_cfg("trainer.max_steps=20", PROPAGATION, "model.classify_with=graph", "test=false")
-    train(cfg)
+    summary = train(cfg)
+    assert summary["status"] == "completed" and summary["test/acc"] is None  # test=false: trained, not tested
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     before = torch.load(ckpt, weights_only=True)
     assert before["state_dict"]["label_graph.node_labels"].numel() == 0

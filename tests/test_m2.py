@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from conftest import QUICK, accuracy, compose_train
+from ssl_hybrid.data.idx import read_idx
 from ssl_hybrid.models import HybridModule, M2Module
 from ssl_hybrid.models.base import MODULE_CLASS_KEY, load_module
 from ssl_hybrid.sample import draw_samples, first_test_images
@@ -114,7 +115,8 @@ def test_reconstructions_read_the_runs_data_from_where_it_was_launched(fashion_i
     OmegaConf.save({"hydra": {"runtime": {"cwd": str(launched_in)}}}, hydra_dir / "hydra.yaml")
     monkeypatch.chdir(tmp_path)  # not where the run was launched: ./idx is not here
     images = first_test_images(tmp_path / "run" / "checkpoints" / "best.ckpt", 5)
-    assert images.shape == (5, 1, 28, 28) and images.dtype == torch.uint8
+    (test_file,) = fashion_idx_dir.glob("t10k-images-idx3-ubyte*")
+    assert torch.equal(images, read_idx(test_file)[:5, None])
 
 
 def test_load_module_explains_files_that_are_not_checkpoints(tmp_path):
