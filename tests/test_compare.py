@@ -118,6 +118,9 @@ def test_compare_picks_each_series_best_x_on_validation_not_test(sweep, capsys):
     assert main([str(sweep), "--by", "objective"]) == 0
     best_table = capsys.readouterr().out.split("chosen by val/acc_as_tested:")[1].splitlines()
     assert best_table[3].split()[:5] == ["objective=blend", "0.9", "0.9000", "2", "0.2000"]
+    assert main([str(sweep), "--by", "objective", "--select", "val/acc_best"]) == 0  # asked for by name
+    best_table = capsys.readouterr().out.split("chosen by val/acc_best:")[1].splitlines()
+    assert best_table[3].split()[:5] == ["objective=blend", "1.0", "0.6000", "2", "0.8000"]
     # runs from before val/acc_as_tested existed are chosen by the head's validation accuracy, all of them alike
     for job in range(3):
         summary = read_summary(sweep / str(job))

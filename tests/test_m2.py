@@ -17,7 +17,7 @@ from conftest import QUICK, accuracy, compose_train
 from ssl_hybrid.data.idx import read_idx
 from ssl_hybrid.models import HybridModule, M2Module
 from ssl_hybrid.models.base import MODULE_CLASS_KEY, load_module
-from ssl_hybrid.sample import draw_samples, first_test_images
+from ssl_hybrid.sample import draw_samples, first_test_images, write_grids
 from ssl_hybrid.train import train
 
 
@@ -104,6 +104,16 @@ def test_sample_cli_writes_sample_and_reconstruction_grids(m2_run, tmp_path):
     assert samples.size == (10 * 9 + 1, 3 * 9 + 1)  # 10 classes per row, 3 rows of 8x8 images, 1px padding
     reconstructions = Image.open(tmp_path / "reconstructions.png")
     assert reconstructions.size == (16 * 9 + 1, 4 * 9 + 1)  # 30 test images: 2 row pairs of 16 columns
+
+
+def test_one_class_of_samples_and_no_reconstructions_without_the_runs_config(m2_run, tmp_path):
+    out, _ = m2_run
+    alone = tmp_path / "elsewhere" / "checkpoints" / "best.ckpt"  # no .hydra/ beside it
+    alone.parent.mkdir(parents=True)
+    shutil.copy(out / "checkpoints" / "best.ckpt", alone)
+    written = write_grids(load_module(alone), alone, tmp_path / "grids", n=9, label=3)
+    assert written == [tmp_path / "grids" / "samples.png"]
+    assert Image.open(written[0]).size == (3 * 9 + 1, 3 * 9 + 1)  # one label: a 3x3 grid, not 10 class columns
 
 
 def test_reconstructions_read_the_runs_data_from_where_it_was_launched(fashion_idx_dir, tmp_path, monkeypatch):
