@@ -148,10 +148,13 @@ def test_the_consistency_term_is_refused_before_training_without_unlabeled_image
 
 def test_a_model_that_reads_no_unlabeled_images_says_so_when_they_are_loaded(recwarn):
     unread = "reads no unlabeled images"
-    with pytest.warns(UserWarning, match=unread):
-        _set_up(HybridModule(10, (1, 8, 8), alpha=1.0))
+    for model in (HybridModule, M2Module):
+        with pytest.warns(UserWarning, match=f"this {model.objective!r} model {unread}"):
+            _set_up(model(10, (1, 8, 8), alpha=1.0))
     _set_up(HybridModule(10, (1, 8, 8), alpha=1.0), unlabeled_ratio=0)
     _set_up(HybridModule(10, (1, 8, 8), alpha=0.9))  # the ELBO reads them
+    _set_up(M2Module(10, (1, 8, 8), alpha=0.9))
+    _set_up(HybridModule(10, (1, 8, 8), alpha=1.0, consistency_weight=1.0), strong_transforms=[torch.nn.Identity()])
     _set_up(HybridModule(10, (1, 8, 8), alpha=1.0, alpha_schedule={"ramp_steps": 10}))  # and does during the ramp
     assert not [w for w in recwarn if unread in str(w.message)]
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import BaseFinetuning
+from pytorch_lightning.utilities import rank_zero_warn
 from timm.optim import create_optimizer_v2, list_optimizers, param_groups_layer_decay, param_groups_weight_decay
 from torch import nn
 from torchmetrics import MaxMetric
@@ -162,9 +163,20 @@ class SemiSupervisedModule(pl.LightningModule):
         """Whether training or testing uses the labels that ``data.label_propagation`` spreads over the pool."""
         return self.label_graph is not None
 
+    def reads_unlabeled_images(self) -> bool:
+        """Whether training reads the unlabeled batches: the generative branch does (alpha = 1 builds none)."""
+        return self.vae is not None
+
     def setup(self, stage: str) -> None:
+        datamodule = self.trainer.datamodule
+        if stage == "fit" and getattr(datamodule, "unlabeled_batch_size", 0) > 0 and not self.reads_unlabeled_images():
+            rank_zero_warn(
+                f"this {self.objective!r} model reads no unlabeled images (alpha = 1: no generative branch, and no "
+                "consistency term), yet each step loads and augments data.unlabeled_ratio x data.batch_size of them: "
+                "data.unlabeled_ratio=0 skips them"
+            )
         # before training, not after it: the graph is built at test time from the datamodule's propagation setting
-        propagation = getattr(self.trainer.datamodule, "label_propagation", None)
+        propagation = getattr(datamodule, "label_propagation", None)
         if self.label_graph is not None and propagation is None:
             raise ValueError("model.classify_with=graph needs a datamodule with data.label_propagation ({dims, neighbours, blur})")
         if stage == "fit" and propagation is not None and not self.reads_propagated_labels():

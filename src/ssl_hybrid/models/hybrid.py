@@ -10,7 +10,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
 from ssl_hybrid.models.base import SemiSupervisedModule
@@ -113,18 +112,13 @@ class HybridModule(SemiSupervisedModule):
     def reads_propagated_labels(self) -> bool:
         return super().reads_propagated_labels() or self.hparams.consistency_weight > 0
 
+    def reads_unlabeled_images(self) -> bool:
+        return super().reads_unlabeled_images() or self.hparams.consistency_weight > 0
+
     def setup(self, stage: str) -> None:
         super().setup(stage)
         datamodule = self.trainer.datamodule
-        if stage != "fit" or datamodule is None:
-            return
-        if self.hparams.consistency_weight == 0:
-            if self.vae is None and datamodule.unlabeled_batch_size > 0:
-                rank_zero_warn(
-                    "this model reads no unlabeled images (alpha = 1 without a schedule, model.consistency_weight=0), "
-                    "yet each step loads and augments data.unlabeled_ratio x data.batch_size of them: "
-                    "data.unlabeled_ratio=0 skips them"
-                )
+        if stage != "fit" or self.hparams.consistency_weight == 0 or datamodule is None:
             return
         if datamodule.unlabeled_batch_size == 0:
             raise ValueError("model.consistency_weight > 0 needs unlabeled images: set data.unlabeled_ratio > 0")
