@@ -3,10 +3,11 @@
 Runs come from run or multirun directories (each run's own ``metrics.json`` and ``.hydra/config.yaml``), or from
 W&B (``--wandb ENTITY/PROJECT --group G``). Runs without a summary, or whose summary says they failed, are
 listed as problems instead of being dropped silently. Where a series has several x values, a second table gives
-its best one, and where there are several series, a third the best (series, x) of all; each is chosen on
-validation (``--select``), never on the reported test metric: by default on the validation
-images classified as the test images are (``val/acc_as_tested``: by the label graph where it classifies), or, if
-any run is older than that metric, on the best validation accuracy during training (``val/acc_best``).
+its best one, and where there are several series, a third the best (series, x) of all (every one that
+validation ties, with a warning); each is chosen on validation (``--select``), never on the reported test metric:
+by default on the validation images classified as the test images are (``val/acc_as_tested``: by the label graph
+where it classifies), or, if any run is older than that metric, on the best validation accuracy during training
+(``val/acc_best``).
 """
 
 from __future__ import annotations
