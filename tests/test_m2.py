@@ -10,6 +10,8 @@ import sys
 
 import pytest
 import torch
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -18,6 +20,7 @@ from ssl_hybrid.data.idx import read_idx
 from ssl_hybrid.models import HybridModule, M2Module
 from ssl_hybrid.models.base import MODULE_CLASS_KEY, load_module
 from ssl_hybrid.sample import draw_samples, first_test_images, write_grids
+from ssl_hybrid.sample import main as sample_main
 from ssl_hybrid.train import train
 
 
@@ -104,6 +107,31 @@ def test_sample_cli_writes_sample_and_reconstruction_grids(m2_run, tmp_path):
     assert samples.size == (10 * 9 + 1, 3 * 9 + 1)  # 10 classes per row, 3 rows of 8x8 images, 1px padding
     reconstructions = Image.open(tmp_path / "reconstructions.png")
     assert reconstructions.size == (16 * 9 + 1, 4 * 9 + 1)  # 30 test images: 2 row pairs of 16 columns
+
+
+@pytest.fixture
+def sample_cli():
+    """``ssl-hybrid-sample OVERRIDES`` in this process: Hydra's entry point runs a config it is handed."""
+
+    def run(*overrides: str) -> None:
+        GlobalHydra.instance().clear()
+        with initialize_config_module("ssl_hybrid.conf", version_base="1.3"):
+            cfg = compose("sample", overrides=list(overrides))
+        sample_main(cfg)
+
+    return run
+
+
+def test_sample_cli_refuses_what_it_cannot_draw(sample_cli, m2_run, digits_multirun):
+    out, _ = m2_run
+    with pytest.raises(ValueError, match="n must be at least 1, got 0"):
+        sample_cli(f"ckpt_path={out / 'checkpoints' / 'best.ckpt'}", "n=0")
+    with pytest.raises(ValueError, match=f"{out} is a folder; give a checkpoint, e.g. .*best.ckpt"):
+        sample_cli(f"ckpt_path={out}")
+    jobs = sorted(digits_multirun.glob("*/.hydra/config.yaml"))
+    discriminative = next(job.parent.parent for job in jobs if OmegaConf.load(job).model.alpha == 1)
+    with pytest.raises(RuntimeError, match="no generative branch"):
+        sample_cli(f"ckpt_path={discriminative / 'checkpoints' / 'best.ckpt'}")
 
 
 def test_one_class_of_samples_and_no_reconstructions_without_the_runs_config(m2_run, tmp_path):

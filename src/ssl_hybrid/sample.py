@@ -43,10 +43,11 @@ def first_test_images(ckpt_path: Path, n: int) -> torch.Tensor | None:
 
 
 def write_grids(model: SemiSupervisedModule, ckpt_path: Path, out_dir: Path, n: int, label: int | None) -> list[Path]:
+    samples = draw_samples(model, n, label)  # refuses a model without a generative branch
+    cycling_classes = None if label is not None else model.vae.num_classes  # one label: no class columns
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "samples.png"]
-    cycling_classes = None if label is not None else model.vae.num_classes  # one label: no class columns
-    save_image(samples_grid(draw_samples(model, n, label), cycling_classes), written[0])
+    save_image(samples_grid(samples, cycling_classes), written[0])
     images = first_test_images(ckpt_path, n)
     if images is None:
         log.warning("no .hydra/config.yaml beside %s: no reconstructions", ckpt_path)
@@ -65,7 +66,6 @@ def main(cfg: DictConfig) -> None:
     if ckpt_path.is_dir():
         raise ValueError(f"{ckpt_path} is a folder; give a checkpoint, e.g. {ckpt_path / 'checkpoints' / 'best.ckpt'}")
     model = load_module(ckpt_path)
-    model._require_vae()
     for path in write_grids(model, ckpt_path, Path(cfg.paths.output_dir), cfg.n, cfg.label):
         log.info("wrote %s", path)
 
