@@ -16,6 +16,7 @@ from pytorch_lightning import LightningModule, Trainer
 from conftest import compose_train
 from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.data.datamodule import apply_to_uint8
+from ssl_hybrid.loggers import instantiate_loggers
 from ssl_hybrid.train import instantiate_group
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -63,7 +64,7 @@ def test_trainer_options(option, tmp_path):
 def test_logger_and_callback_options(group, tmp_path):
     for option in options(group):
         cfg = compose_train(f"{group}={option}", output_dir=tmp_path)
-        objects = instantiate_group(cfg.get(group))
+        objects = instantiate_loggers(cfg.logger) if group == "logger" else instantiate_group(cfg.callbacks)
         assert (len(objects) == 0) == (option == "none")
 
 

@@ -74,3 +74,24 @@ def test_wandb_run_group_joins_several_sweeps_into_one_group_and_the_config_over
     monkeypatch.setenv("WANDB_RUN_GROUP", "alpha_study_s5")
     assert wandb_logger(str(tmp_path / "wandb"))._wandb_init["group"] == "alpha_study_s5"
     assert wandb_logger(str(tmp_path / "wandb"), group="mine")._wandb_init["group"] == "mine"
+
+
+def test_loggers_continue_a_wandb_run_when_given_its_id(no_credentials, tmp_path):
+    from omegaconf import OmegaConf
+    from pytorch_lightning.loggers import CSVLogger, WandbLogger
+
+    from conftest import compose_train
+    from ssl_hybrid.loggers import instantiate_loggers
+
+    configured = OmegaConf.to_container(compose_train("logger=wandb", output_dir=tmp_path / "run").logger, resolve=True)
+    group = OmegaConf.create(
+        {
+            **configured,  # {"wandb": ssl_hybrid.loggers.wandb_logger}
+            "lightning": {"_target_": "pytorch_lightning.loggers.WandbLogger", "offline": True, "save_dir": str(tmp_path)},
+            "csv": {"_target_": "pytorch_lightning.loggers.CSVLogger", "save_dir": str(tmp_path)},
+        }
+    )
+    ours, lightning, csv = instantiate_loggers(group, wandb_run_id="3q4aymop")
+    assert isinstance(csv, CSVLogger) and isinstance(lightning, WandbLogger)
+    assert ours._wandb_init["id"] == lightning._wandb_init["id"] == "3q4aymop"  # wandb.init(id=..., resume="allow")
+    assert instantiate_loggers(OmegaConf.masked_copy(group, ["wandb"]))[0]._wandb_init["id"] is None

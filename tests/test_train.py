@@ -113,6 +113,34 @@ def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_pa
     assert logged_best == [pytest.approx(first["val/acc_best"])]
 
 
+def test_a_resume_in_place_that_would_change_the_run_is_refused_before_anything_is_written(train_cfg, tmp_path, caplog):
+    run = tmp_path / "run"
+    overrides = run / ".hydra" / "overrides.yaml"
+    overrides.parent.mkdir(parents=True)
+    overrides.write_text("- model.alpha=1.0\n- trainer.max_steps=20\n")  # as the Hydra CLI writes them
+    train(train_cfg("model.alpha=1.0", "trainer.max_steps=20", output_dir=run))
+    kept = {path: path.read_bytes() for path in (run / "metrics.json", overrides, run / "checkpoints" / "last.ckpt")}
+    last = f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"
+    overrides.write_text(f"- {last}\n")  # Hydra rewrites .hydra/ before the run starts
+    with pytest.raises(ValueError, match=r"(?s)model.alpha: 1.0 \(this command: 0.9\).*overrides: model.alpha=1.0\n"):
+        train(train_cfg(last, "trainer.max_steps=30", output_dir=run))
+    with pytest.raises(FileNotFoundError, match="ckpt_path: no checkpoint at"):
+        train(train_cfg(f"ckpt_path={run / 'checkpoints' / 'lats.ckpt'}", "model.alpha=1.0", output_dir=run))
+    assert {path: path.read_bytes() for path in kept} == kept
+    # elsewhere, other settings make a new run that starts from the checkpoint, and say so
+    elsewhere = train(train_cfg(last, "model.alpha=1.0", "seed=1", "trainer.max_steps=30", output_dir=tmp_path / "new"))
+    assert elsewhere["status"] == "completed" and "seed: 0 (this command: 1)" in caplog.text
+
+
+def test_a_resume_in_place_continues_the_runs_wandb_run(train_cfg, tmp_path):
+    run = tmp_path / "run"
+    train(train_cfg("logger=wandb", "trainer.max_steps=10", output_dir=run))
+    last = f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"
+    train(train_cfg("logger=wandb", "trainer.max_steps=15", last, output_dir=run))
+    wandb_runs = sorted((run / "wandb").glob("offline-run-*"))  # offline-run-<time>-<run id>
+    assert len(wandb_runs) == 2 and len({path.name.rpartition("-")[2] for path in wandb_runs}) == 1
+
+
 @pytest.mark.parametrize(
     "raised, surfaces_as, status",
     [(KeyboardInterrupt, SystemExit, "interrupted"), (RuntimeError, RuntimeError, "failed")],

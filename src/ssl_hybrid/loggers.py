@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from pytorch_lightning.loggers import WandbLogger
+from hydra.utils import get_object, instantiate
+from omegaconf import DictConfig
+from pytorch_lightning.loggers import Logger, WandbLogger
 
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
 
@@ -55,3 +57,15 @@ def wandb_logger(save_dir: str, group: str | None = None, init_timeout: float = 
     return WandbLogger(
         save_dir=save_dir, offline=mode == "offline", mode=mode, settings=wandb.Settings(init_timeout=init_timeout), **kwargs
     )
+
+
+def instantiate_loggers(group: DictConfig | None, wandb_run_id: str | None = None) -> list[Logger]:
+    """The loggers of the ``logger`` config group; a W&B logger continues the W&B run ``wandb_run_id`` if one is
+    given (a run resumed in place)."""
+    loggers = []
+    for node in (group or {}).values():
+        if node is not None:
+            target = get_object(node._target_)
+            is_wandb = target is wandb_logger or (isinstance(target, type) and issubclass(target, WandbLogger))
+            loggers.append(instantiate(node, **({"id": wandb_run_id} if is_wandb and wandb_run_id else {})))
+    return loggers

@@ -18,6 +18,8 @@ from pytorch_lightning.loggers import WandbLogger
 
 import ssl_hybrid
 from ssl_hybrid.hydra_ddp import ddp_ready_hydra_job
+from ssl_hybrid.loggers import instantiate_loggers
+from ssl_hybrid.resume import RunRecord, check_resume
 from ssl_hybrid.run_summary import LABELED_INDICES_FILE, REQUIRED_METRICS, SUMMARY_FILE, plain_metrics, write_json
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ _unclaimed_import_time = [ssl_hybrid.IMPORTED_AT]
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:
-    """The objects of a config group that maps names to ``_target_`` configs (callbacks, loggers)."""
+    """The objects of a config group that maps names to ``_target_`` configs (the callbacks)."""
     return [instantiate(node) for node in (group or {}).values() if node is not None]
 
 
@@ -85,23 +87,11 @@ def training_progress(trainer: pl.Trainer, timer: Timer, images_per_step: int, s
     return progress
 
 
-def warn_if_resuming_elsewhere(cfg: DictConfig) -> None:
-    """Lightning restores the best score so far only when the resumed run checkpoints into the same folder;
-    elsewhere, the first validation after resuming would become best.ckpt, however it compares."""
-    ckpt_path, checkpoints = cfg.get("ckpt_path"), OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath")
-    if ckpt_path and checkpoints and Path(ckpt_path).resolve().parent != Path(checkpoints).resolve():
-        log.warning(
-            "resuming %s into another run directory: the best validation score so far is not carried over, so "
-            "best.ckpt and val/acc_best will cover only the resumed steps; to continue the run in place, add "
-            "hydra.run.dir=%s", ckpt_path, Path(ckpt_path).resolve().parent.parent,
-        )  # fmt: skip
-
-
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit and test one model; returns the run summary that is also written to ``metrics.json``."""
     output_dir = Path(cfg.paths.output_dir)
     summary: dict[str, Any] = {**dict.fromkeys(REQUIRED_METRICS), **run_facts(cfg), "status": "failed"}
-    warn_if_resuming_elsewhere(cfg)
+    wandb_run_id = check_resume(cfg)  # before the run writes anything: a refused resume in place leaves its run as it was
     trainer: pl.Trainer | None = None
     in_training = False
     started = time.monotonic()
@@ -115,7 +105,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         summary["objective"] = model.objective
         timer = Timer()
         trainer = instantiate(
-            cfg.trainer, callbacks=[*instantiate_group(cfg.get("callbacks")), timer], logger=instantiate_group(cfg.get("logger")) or False
+            cfg.trainer,
+            callbacks=[*instantiate_group(cfg.get("callbacks")), timer, RunRecord(cfg)],
+            logger=instantiate_loggers(cfg.get("logger"), wandb_run_id) or False,
         )
         images_per_step = datamodule.batch_size + datamodule.unlabeled_batch_size
         if trainer.is_global_zero:

@@ -1,0 +1,127 @@
+"""Resuming a run from a checkpoint (``ckpt_path=``).
+
+Every checkpoint of a run carries a record of it (:class:`RunRecord`): the settings that make it that run (model,
+data and seed), the ``.hydra`` files of its directory and its W&B run id. Hydra rewrites a run directory's
+``.hydra`` files before the run starts, so a resume in place (``hydra.run.dir`` = the checkpoint's run) with
+other settings would leave the directory describing a run that never happened, and Lightning would then fail on
+the weights or quietly train on with the new settings. :func:`check_resume` refuses such a resume before anything
+else is written, puts the ``.hydra`` files back and names the overrides to repeat. A resume in place continues
+the run's W&B run; a resume elsewhere starts a new run, and only warns when its settings differ.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.utilities import rank_zero_only
+
+log = logging.getLogger(__name__)
+
+RUN_RECORD_KEY = "ssl_hybrid_run"
+# how the data is read, not which data: a resumed run may change these
+DATA_ACCESS_KEYS = {"data.root", "data.download", "data.num_workers", "data.eval_batch_size"}
+# the overrides that choose them (experiment configs set model and data)
+SETTING_GROUPS = {"model", "data", "seed", "experiment"}
+# Lightning's own names for a checkpoint to resume from (Trainer.fit's ckpt_path), not files
+LIGHTNING_CKPT_NAMES = {"last", "hpc", "registry"}
+
+
+def run_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The settings a run keeps when it is resumed, resolved, as dotted keys."""
+    sections = {"model": cfg.model, "data": cfg.data, "seed": cfg.seed}
+    flat = _flatten(OmegaConf.to_container(OmegaConf.create(sections), resolve=True))
+    return {key: value for key, value in flat.items() if key not in DATA_ACCESS_KEYS}
+
+
+def _flatten(node: Any, key: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict) or not node:
+        return {key: node}
+    return {k: v for name, child in node.items() for k, v in _flatten(child, f"{key}.{name}" if key else name).items()}
+
+
+def _override_key(override: str) -> str:
+    return override.partition("=")[0].lstrip("+~")
+
+
+def _hydra_files(output_dir: Path) -> dict[str, str]:
+    hydra_dir = output_dir / ".hydra"
+    return {path.name: path.read_text() for path in sorted(hydra_dir.glob("*.yaml"))} if hydra_dir.is_dir() else {}
+
+
+class RunRecord(Callback):
+    """Stores the run's settings, ``.hydra`` files (as written when it started) and W&B run id in each
+    checkpoint, under :data:`RUN_RECORD_KEY`."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.settings = run_settings(cfg)
+        self.hydra_files = _hydra_files(Path(cfg.paths.output_dir))
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        wandb_ids = [logger.version for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+        checkpoint[RUN_RECORD_KEY] = {
+            "settings": self.settings,
+            "hydra_files": self.hydra_files,
+            "wandb_run_id": wandb_ids[0] if wandb_ids else None,
+        }
+
+
+def check_resume(cfg: DictConfig) -> str | None:
+    """Checks ``cfg.ckpt_path`` against the run that wrote it; returns the W&B run id to continue (a resume in
+    place), else None. Raises before anything is written when the checkpoint is missing, or when a resume in
+    place would change the run's settings."""
+    ckpt_path = cfg.get("ckpt_path")
+    if not ckpt_path or str(ckpt_path).partition(":")[0] in LIGHTNING_CKPT_NAMES:
+        return None
+    ckpt_path = Path(ckpt_path).expanduser().resolve()
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"ckpt_path: no checkpoint at {ckpt_path}")
+    warn_if_resuming_elsewhere(cfg, ckpt_path)
+    record = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get(RUN_RECORD_KEY)
+    if record is None:  # a checkpoint from before runs recorded themselves
+        return None
+    output_dir = Path(cfg.paths.output_dir).resolve()
+    in_place = ckpt_path.parent.parent == output_dir
+    saved, now = record["settings"], run_settings(cfg)
+    changed = [
+        f"{key}: {saved.get(key, '<unset>')} (this command: {now.get(key, '<unset>')})"
+        for key in sorted(saved.keys() | now.keys())
+        if saved.get(key, "<unset>") != now.get(key, "<unset>")
+    ]
+    if changed and in_place:
+        _restore_hydra_files(output_dir, record["hydra_files"])
+        overrides = OmegaConf.create(record["hydra_files"].get("overrides.yaml", "[]"))
+        repeat = " ".join(o for o in overrides if _override_key(o).partition(".")[0] in SETTING_GROUPS) or "none"
+        raise ValueError(
+            f"ckpt_path: {ckpt_path} belongs to a run with other settings, which a resume in place keeps:\n  "
+            + "\n  ".join(changed)
+            + f"\nRepeat the run's own model, data and seed overrides: {repeat}"
+            + ("\n(its .hydra files, which Hydra had just replaced, are restored)" if record["hydra_files"] else "")
+        )
+    if changed:
+        log.warning("resuming %s with other settings than its run's:\n  %s", ckpt_path, "\n  ".join(changed))
+    return record["wandb_run_id"] if in_place else None
+
+
+def warn_if_resuming_elsewhere(cfg: DictConfig, ckpt_path: Path) -> None:
+    """Lightning restores the best score so far only when the resumed run checkpoints into the same folder;
+    elsewhere, the first validation after resuming would become best.ckpt, however it compares."""
+    checkpoints = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath")
+    if checkpoints and ckpt_path.parent != Path(checkpoints).resolve():
+        log.warning(
+            "resuming %s into another run directory: the best validation score so far is not carried over, so "
+            "best.ckpt and val/acc_best will cover only the resumed steps; to continue the run in place, add "
+            "hydra.run.dir=%s", ckpt_path, ckpt_path.parent.parent,
+        )  # fmt: skip
+
+
+@rank_zero_only
+def _restore_hydra_files(output_dir: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (output_dir / ".hydra" / name).write_text(text)
