@@ -74,6 +74,17 @@ def test_alpha_one_reports_no_nelbo(train_cfg, tmp_path):
     assert read_summary(tmp_path / "run")["test/nelbo_bpd"] is None
 
 
+@pytest.mark.parametrize(
+    "override, warning",
+    [("data.val_per_class=0", "no validation images"), ("trainer.val_check_interval=7", "beyond trainer.max_steps (6)")],
+)
+def test_a_run_without_validation_says_so_and_tests_its_final_weights(override, warning, train_cfg, tmp_path, caplog):
+    summary = train(train_cfg("trainer.max_steps=6", override))
+    assert warning in caplog.text and "so no best checkpoint; the final weights are tested" in caplog.text
+    assert summary["status"] == "completed" and summary["val/acc_best"] is None and summary["test/acc"] is not None
+    assert {path.name for path in (tmp_path / "run" / "checkpoints").iterdir()} == {"last.ckpt"}
+
+
 def _count_training_batches(monkeypatch) -> list[int]:
     steps: list[int] = []
     monkeypatch.setattr(HybridModule, "on_train_batch_end", lambda module, *args: steps.append(module.global_step))

@@ -116,7 +116,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
         interval = trainer.val_check_interval
-        if isinstance(interval, int) and 0 < trainer.max_steps < interval:
+        if datamodule.num_val_images == 0:
+            log.warning("data.val_per_class=0: no validation images, so no best checkpoint; the final weights are tested")
+        elif isinstance(interval, int) and 0 < trainer.max_steps < interval:
             log.warning(
                 "trainer.val_check_interval (%d) is beyond trainer.max_steps (%d): no validation, so no best "
                 "checkpoint; the final weights are tested", interval, trainer.max_steps,

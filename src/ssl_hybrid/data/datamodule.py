@@ -128,6 +128,11 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         return self.splits.image_shape
 
     @property
+    def num_val_images(self) -> int:
+        """The validation images: the source's own split, else ``val_per_class`` held out of the pool per class."""
+        return len(self.splits.val.labels) if self.splits.val is not None else len(self.label_split.val)
+
+    @property
     def unlabeled_batch_size(self) -> int:
         return round(self.unlabeled_ratio * self.batch_size)
 
