@@ -109,6 +109,13 @@ def test_sample_cli_writes_sample_and_reconstruction_grids(m2_run, tmp_path):
     assert reconstructions.size == (16 * 9 + 1, 4 * 9 + 1)  # 30 test images: 2 row pairs of 16 columns
 
 
+def test_sample_cli_help_lists_its_own_settings_not_the_training_groups():
+    result = subprocess.run([sys.executable, "-m", "ssl_hybrid.sample", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("ssl-hybrid-sample ckpt_path=<run>/checkpoints/best.ckpt [n=64] [label=K]")
+    assert "ckpt_path: ???" in result.stdout and "Configuration groups" not in result.stdout
+
+
 @pytest.fixture
 def sample_cli():
     """``ssl-hybrid-sample OVERRIDES`` in this process: Hydra's entry point runs a config it is handed."""
