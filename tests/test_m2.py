@@ -20,6 +20,7 @@ from ssl_hybrid.data.idx import read_idx
 from ssl_hybrid.models import HybridModule, M2Module
 from ssl_hybrid.models.base import MODULE_CLASS_KEY, load_module
 from ssl_hybrid.sample import draw_samples, first_test_images, write_grids
+from ssl_hybrid.run_record import RUN_RECORD_KEY
 from ssl_hybrid.sample import main as sample_main
 from ssl_hybrid.train import train
 
@@ -141,14 +142,20 @@ def test_sample_cli_refuses_what_it_cannot_draw(sample_cli, m2_run, digits_multi
         sample_cli(f"ckpt_path={discriminative / 'checkpoints' / 'best.ckpt'}")
 
 
-def test_one_class_of_samples_and_no_reconstructions_without_the_runs_config(m2_run, tmp_path):
+def test_a_checkpoint_alone_still_finds_its_runs_test_images(m2_run, tmp_path):
     out, _ = m2_run
     alone = tmp_path / "elsewhere" / "checkpoints" / "best.ckpt"  # no .hydra/ beside it
     alone.parent.mkdir(parents=True)
     shutil.copy(out / "checkpoints" / "best.ckpt", alone)
+    assert torch.equal(first_test_images(alone, 5), first_test_images(out / "checkpoints" / "best.ckpt", 5))
     written = write_grids(load_module(alone), alone, tmp_path / "grids", n=9, label=3)
-    assert written == [tmp_path / "grids" / "samples.png"]
+    assert written == [tmp_path / "grids" / "samples.png", tmp_path / "grids" / "reconstructions.png"]
     assert Image.open(written[0]).size == (3 * 9 + 1, 3 * 9 + 1)  # one label: a 3x3 grid, not 10 class columns
+    # a checkpoint from before runs recorded themselves: samples only
+    checkpoint = torch.load(alone, weights_only=True)
+    del checkpoint[RUN_RECORD_KEY]
+    torch.save(checkpoint, alone)
+    assert write_grids(load_module(alone), alone, tmp_path / "bare", n=9, label=3) == [tmp_path / "bare" / "samples.png"]
 
 
 def test_reconstructions_read_the_runs_data_from_where_it_was_launched(fashion_idx_dir, tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ from torchvision.utils import save_image
 
 from ssl_hybrid.models.base import SemiSupervisedModule, load_module
 from ssl_hybrid.plots import comparison_grid, samples_grid
+from ssl_hybrid.run_record import run_hydra_files
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +30,16 @@ def draw_samples(model: SemiSupervisedModule, n: int, label: int | None = None) 
 
 
 def first_test_images(ckpt_path: Path, n: int) -> torch.Tensor | None:
-    """The first ``n`` test images of the data the checkpoint's run trained on, if its config is beside it. A
-    relative ``data.root`` counts from the directory the run was launched in, and nothing is downloaded."""
-    hydra_dir = ckpt_path.parent.parent / ".hydra"
-    if not (hydra_dir / "config.yaml").is_file():
+    """The first ``n`` test images of the data the checkpoint's run trained on, if its config is beside it or in
+    the checkpoint's record. A relative ``data.root`` counts from the directory the run was launched in, and
+    nothing is downloaded."""
+    hydra_files = run_hydra_files(ckpt_path)
+    if "config.yaml" not in hydra_files:
         return None
-    data = OmegaConf.load(hydra_dir / "config.yaml").data
+    data = OmegaConf.create(hydra_files["config.yaml"]).data
     root = data.root
-    if root is not None and not Path(root).is_absolute() and (hydra_dir / "hydra.yaml").is_file():
-        root = str(Path(OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime.cwd) / root)
+    if root is not None and not Path(root).is_absolute() and "hydra.yaml" in hydra_files:
+        root = str(Path(OmegaConf.create(hydra_files["hydra.yaml"]).hydra.runtime.cwd) / root)
     datamodule = instantiate(data, root=root, download=False, _convert_="all")
     return datamodule.splits.test.images[:n]
 
@@ -50,7 +52,7 @@ def write_grids(model: SemiSupervisedModule, ckpt_path: Path, out_dir: Path, n: 
     save_image(samples_grid(samples, cycling_classes), written[0])
     images = first_test_images(ckpt_path, n)
     if images is None:
-        log.warning("no .hydra/config.yaml beside %s: no reconstructions", ckpt_path)
+        log.warning("neither %s nor a .hydra/config.yaml beside it records its run's config: no reconstructions", ckpt_path)
     else:
         written.append(out_dir / "reconstructions.png")
         save_image(comparison_grid(images, model.reconstruct(images)), written[1])

@@ -19,7 +19,7 @@ from pytorch_lightning.loggers import WandbLogger
 import ssl_hybrid
 from ssl_hybrid.hydra_ddp import ddp_ready_hydra_job
 from ssl_hybrid.loggers import instantiate_loggers
-from ssl_hybrid.resume import RunRecord, check_resume
+from ssl_hybrid.run_record import RunRecord, check_resume
 from ssl_hybrid.run_summary import LABELED_INDICES_FILE, REQUIRED_METRICS, SUMMARY_FILE, plain_metrics, write_json
 
 log = logging.getLogger(__name__)

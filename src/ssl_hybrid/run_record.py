@@ -1,12 +1,16 @@
-"""Resuming a run from a checkpoint (``ckpt_path=``).
+"""What every checkpoint records of the run that wrote it (:class:`RunRecord`), and what the record is for.
 
-Every checkpoint of a run carries a record of it (:class:`RunRecord`): the settings that make it that run (model,
-data and seed), the ``.hydra`` files of its directory and its W&B run id. Hydra rewrites a run directory's
-``.hydra`` files before the run starts, so a resume in place (``hydra.run.dir`` = the checkpoint's run) with
-other settings would leave the directory describing a run that never happened, and Lightning would then fail on
-the weights or quietly train on with the new settings. :func:`check_resume` refuses such a resume before anything
-else is written, puts the ``.hydra`` files back and names the overrides to repeat. A resume in place continues
-the run's W&B run; a resume elsewhere starts a new run, and only warns when its settings differ.
+The record holds the settings that make the run that run (model, data and seed), the ``.hydra`` files of its
+directory and its W&B run id. It serves:
+
+- resuming (``ckpt_path=``): Hydra rewrites a run directory's ``.hydra`` files before the run starts, so a resume
+  in place (``hydra.run.dir`` = the checkpoint's run) with other settings would leave the directory describing a
+  run that never happened, and Lightning would then fail on the weights or quietly train on with the new
+  settings. :func:`check_resume` refuses such a resume before anything else is written, puts the ``.hydra`` files
+  back and names the overrides to repeat. A resume in place continues the run's W&B run; a resume elsewhere
+  starts a new run, and only warns when its settings differ;
+- a checkpoint on its own: :func:`run_hydra_files` finds the run's config without its directory
+  (``ssl-hybrid-sample`` reads the run's test images with it).
 """
 
 from __future__ import annotations
@@ -72,6 +76,17 @@ class RunRecord(Callback):
         }
 
 
+def read_run_record(ckpt_path: Path) -> dict[str, Any] | None:
+    return torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get(RUN_RECORD_KEY)
+
+
+def run_hydra_files(ckpt_path: Path) -> dict[str, str]:
+    """The ``.hydra`` files of the run that wrote ``ckpt_path`` (``<run>/checkpoints/*.ckpt``): beside it, else as
+    the checkpoint recorded them; empty if neither has them."""
+    beside = _hydra_files(ckpt_path.parent.parent)
+    return beside or (read_run_record(ckpt_path) or {}).get("hydra_files", {})
+
+
 def check_resume(cfg: DictConfig) -> str | None:
     """Checks ``cfg.ckpt_path`` against the run that wrote it; returns the W&B run id to continue (a resume in
     place), else None. Raises before anything is written when the checkpoint is missing, or when a resume in
@@ -83,7 +98,7 @@ def check_resume(cfg: DictConfig) -> str | None:
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"ckpt_path: no checkpoint at {ckpt_path}")
     warn_if_resuming_elsewhere(cfg, ckpt_path)
-    record = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get(RUN_RECORD_KEY)
+    record = read_run_record(ckpt_path)
     if record is None:  # a checkpoint from before runs recorded themselves
         return None
     output_dir = Path(cfg.paths.output_dir).resolve()
