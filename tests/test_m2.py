@@ -19,8 +19,8 @@ from conftest import QUICK, accuracy, compose_train
 from ssl_hybrid.data.idx import read_idx
 from ssl_hybrid.models import HybridModule, M2Module
 from ssl_hybrid.models.base import MODULE_CLASS_KEY, load_module
-from ssl_hybrid.sample import draw_samples, first_test_images, write_grids
 from ssl_hybrid.run_record import RUN_RECORD_KEY
+from ssl_hybrid.sample import draw_samples, first_test_images, write_grids
 from ssl_hybrid.sample import main as sample_main
 from ssl_hybrid.train import train
 
