@@ -17,6 +17,7 @@ from conftest import compose_train
 from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.data.datamodule import apply_to_uint8
 from ssl_hybrid.loggers import instantiate_loggers
+from ssl_hybrid.run_record import run_settings
 from ssl_hybrid.train import instantiate_group
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -58,6 +59,14 @@ def test_trainer_options(option, tmp_path):
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
         pytest.skip("composes; instantiating needs a GPU")
     assert isinstance(instantiate(cfg.trainer, logger=False, enable_checkpointing=False), Trainer)
+
+
+@pytest.mark.parametrize("option", options("data"))
+def test_every_data_option_resolves_into_the_settings_a_checkpoint_records(option, tmp_path):
+    """Data roots point into paths (``${paths.data_dir}``) and image_folder's transforms at data.image_size."""
+    settings = run_settings(compose_train(f"data={option}", "data.image_size=32", "seed=3", output_dir=tmp_path))
+    assert settings["data.dataset"] == option and settings["data.image_size"] == 32 and settings["seed"] == 3
+    assert "data.root" not in settings and not any("${" in str(value) for value in settings.values())
 
 
 @pytest.mark.parametrize("group", ["logger", "callbacks"])

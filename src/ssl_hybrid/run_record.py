@@ -39,8 +39,9 @@ LIGHTNING_CKPT_NAMES = {"last", "hpc", "registry"}
 
 def run_settings(cfg: DictConfig) -> dict[str, Any]:
     """The settings a run keeps when it is resumed, resolved, as dotted keys."""
-    sections = {"model": cfg.model, "data": cfg.data, "seed": cfg.seed}
-    flat = _flatten(OmegaConf.to_container(OmegaConf.create(sections), resolve=True))
+    # each section resolved in place: its interpolations may point anywhere in the config (${paths.data_dir})
+    sections = {name: OmegaConf.to_container(cfg[name], resolve=True) for name in ("model", "data")}
+    flat = _flatten({**sections, "seed": cfg.seed})
     return {key: value for key, value in flat.items() if key not in DATA_ACCESS_KEYS}
 
 
