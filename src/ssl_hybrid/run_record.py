@@ -26,6 +26,8 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
+from ssl_hybrid.compare import flatten
+
 log = logging.getLogger(__name__)
 
 RUN_RECORD_KEY = "ssl_hybrid_run"
@@ -41,14 +43,8 @@ def run_settings(cfg: DictConfig) -> dict[str, Any]:
     """The settings a run keeps when it is resumed, resolved, as dotted keys."""
     # each section resolved in place: its interpolations may point anywhere in the config (${paths.data_dir})
     sections = {name: OmegaConf.to_container(cfg[name], resolve=True) for name in ("model", "data")}
-    flat = _flatten({**sections, "seed": cfg.seed})
+    flat = flatten({**sections, "seed": cfg.seed})
     return {key: value for key, value in flat.items() if key not in DATA_ACCESS_KEYS}
-
-
-def _flatten(node: Any, key: str = "") -> dict[str, Any]:
-    if not isinstance(node, dict) or not node:
-        return {key: node}
-    return {k: v for name, child in node.items() for k, v in _flatten(child, f"{key}.{name}" if key else name).items()}
 
 
 def _override_key(override: str) -> str:
