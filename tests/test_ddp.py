@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import ssl_hybrid.conf
 from conftest import QUICK, run_quick_sweep
 from ssl_hybrid.run_summary import read_summary
 
@@ -35,3 +39,49 @@ def test_a_failed_ddp_job_does_not_stop_the_rest_of_the_sweep(tmp_path):
     assert result.returncode == 1, result.stderr[-3000:]  # Hydra reports the failed job at the end, no SIGKILL
     assert read_summary(sweep / "0")["status"] == "failed" and "strong_transforms" in read_summary(sweep / "0")["error"]
     assert read_summary(sweep / "1")["status"] == "completed" and read_summary(sweep / "1")["global_step"] == 10
+
+
+# Runs a sweep whose jobs record their config and the command Lightning's DDP launcher would start a child with
+# (its own private helper, so the test follows Lightning), then that child, which records its config. No training.
+CHILD_PROBE = """
+import json, os, subprocess, sys
+from hydra.core.hydra_config import HydraConfig
+from lightning_fabric.strategies.launchers.subprocess_script import _hydra_subprocess_cmd
+from omegaconf import OmegaConf
+import ssl_hybrid.train
+
+def record(cfg):
+    role = "job" if HydraConfig.get().mode.name == "MULTIRUN" else "child"
+    seen = {"config": OmegaConf.to_container(cfg, resolve=True), "cwd": os.getcwd()}
+    with open(os.path.join(os.environ["PROBE_DIR"], role + ".json"), "w") as file:
+        json.dump(seen, file)
+    if role == "job":
+        command, cwd = _hydra_subprocess_cmd(local_rank=1)
+        subprocess.run(command, cwd=cwd, check=True)
+    return {}
+
+ssl_hybrid.train.train = record
+ssl_hybrid.train.main()
+"""
+
+
+def test_ddp_children_compose_the_config_of_their_job(tmp_path):
+    # a primary config of the user's own (--config-path), an experiment on an extra search path (hydra.searchpath)
+    # and a job that runs in its output directory (hydra.job.chdir): each changes what a child would compose
+    own_conf = tmp_path / "own_conf"
+    shutil.copytree(Path(ssl_hybrid.conf.__file__).parent, own_conf)
+    (own_conf / "train.yaml").write_text((own_conf / "train.yaml").read_text().replace("seed: 0", "seed: 123"))
+    (tmp_path / "extra" / "experiment").mkdir(parents=True)
+    (tmp_path / "extra" / "experiment" / "mine.yaml").write_text("# @package _global_\ndata:\n  split_seed: 2\n")
+    (tmp_path / "probe.py").write_text(CHILD_PROBE)
+    command = [
+        sys.executable, "probe.py", "-m", f"--config-path={own_conf}", f"hydra.searchpath=[file://{tmp_path / 'extra'}]",
+        "hydra.job.chdir=true", f"hydra.sweep.dir={tmp_path / 'sweep'}", "experiment=mine", "model.alpha=0.5",
+    ]  # fmt: skip
+    env = {**os.environ, "PROBE_DIR": str(tmp_path)}
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    job, child = (json.loads((tmp_path / f"{role}.json").read_text()) for role in ("job", "child"))
+    assert (job["config"]["seed"], job["config"]["data"]["split_seed"], job["config"]["model"]["alpha"]) == (123, 2, 0.5)
+    assert child["config"] == job["config"]
+    assert child["cwd"] == job["cwd"] == str(tmp_path / "sweep" / "0")

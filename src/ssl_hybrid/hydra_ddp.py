@@ -19,18 +19,34 @@ from contextlib import contextmanager
 
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
 LAUNCHER_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 CHILD_EXIT_TIMEOUT_S = 60  # for a job's children to finish after rank 0 has (those of a failed job may hang)
+# hydra.* settings of the sweep, not of its job; Lightning's launcher sets hydra.run.dir, hydra.job.name and
+# hydra.output_subdir for the children itself
+SWEEP_ONLY_HYDRA_KEYS = ("hydra.mode", "hydra.run", "hydra.sweep", "hydra.sweeper", "hydra/sweeper", "hydra.launcher",
+                         "hydra/launcher", "hydra.job.name", "hydra.output_subdir")  # fmt: skip
 
 
-def config_arguments(hydra_cfg: DictConfig) -> list[str]:
-    """The command line's ``--config-name`` and ``--config-dir``, which ``overrides.task`` does not hold."""
+def job_arguments(hydra_cfg: DictConfig) -> list[str]:
+    """The command line that composes this job's config again, in single-run mode: ``--config-path``,
+    ``--config-name`` and ``--config-dir``, the ``hydra.*`` overrides that shape a job (``hydra.searchpath``,
+    ``hydra.job.chdir`` ...), then the job's own overrides."""
     sources = hydra_cfg.runtime.config_sources
+    primary = next(source for source in sources if source.provider == "main")
+    config_path = f"pkg://{primary.path}" if primary.schema == "pkg" else primary.path
     extra_dirs = [f"--config-dir={source.path}" for source in sources if source.provider == "command-line"]
-    return [f"--config-name={hydra_cfg.job.config_name}", *extra_dirs]
+    hydra_overrides = [
+        override.input_line for override in OverridesParser.create().parse_overrides(list(hydra_cfg.overrides.hydra))
+        if not any(f"{override.key_or_group}.".startswith(f"{key}.") for key in SWEEP_ONLY_HYDRA_KEYS)
+    ]  # fmt: skip
+    return [
+        f"--config-path={config_path}", f"--config-name={hydra_cfg.job.config_name}", *extra_dirs, *hydra_overrides,
+        *hydra_cfg.overrides.task,
+    ]  # fmt: skip
 
 
 def release_ddp_children() -> None:
@@ -55,7 +71,7 @@ def ddp_ready_hydra_job() -> Iterator[None]:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     if multirun:
         # children re-run this job alone: its config and overrides, its own output directory, in single-run mode
-        sys.argv = [sys.argv[0], *config_arguments(hydra_cfg), *hydra_cfg.overrides.task]
+        sys.argv = [sys.argv[0], *job_arguments(hydra_cfg)]
         with read_write(hydra_cfg):
             hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
     try:
