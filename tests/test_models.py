@@ -11,7 +11,7 @@ from pytorch_lightning.callbacks import BackboneFinetuning
 
 from conftest import digits_batch, quiet
 from ssl_hybrid.data import SemiSupervisedDataModule
-from ssl_hybrid.models import HybridModule, M2Module
+from ssl_hybrid.models import CoupledModule, HybridModule, M2Module
 from ssl_hybrid.models.base import create_backbone
 
 
@@ -116,6 +116,30 @@ def test_layer_decay_gives_earlier_layers_smaller_learning_rates():
     lrs = sorted({round(group["lr"], 8) for group in optimizer.param_groups})
     assert lrs[-1] == pytest.approx(1e-2) and lrs[0] < lrs[-1] / 4
     assert all("lr_scale" not in group for group in optimizer.param_groups)
+
+
+def _learning_rates_and_decays(module):
+    module.trainer = SimpleNamespace(estimated_stepping_batches=100, callbacks=[])
+    optimizer = module.configure_optimizers()["optimizer"]
+    return {id(p): (group["lr"], group["weight_decay"]) for group in optimizer.param_groups for p in group["params"]}
+
+
+def test_timm_no_weight_decay_parameters_do_not_decay():
+    module = HybridModule(10, (3, 32, 32), backbone={"name": "vit_tiny_patch16_224", "img_size": 32})
+    settings = _learning_rates_and_decays(module)
+    named = dict(module.backbone.named_parameters())
+    exempt = module.backbone.no_weight_decay()
+    assert {"pos_embed", "cls_token"} <= exempt
+    assert all(settings[id(named[name])][1] == 0 for name in exempt if name in named)
+    assert settings[id(named["blocks.0.attn.qkv.weight"])][1] == pytest.approx(5e-4)
+
+
+def test_layer_decay_reaches_both_networks_of_the_coupled_model():
+    module = CoupledModule(10, (1, 8, 8), alpha=0.5, optimizer={"lr": 1e-2, "layer_decay": 0.5})
+    settings = _learning_rates_and_decays(module)
+    pairs = list(zip(module.backbone.parameters(), module.generative_backbone.parameters()))
+    assert all(settings[id(a)] == settings[id(b)] for a, b in pairs)
+    assert len({settings[id(a)][0] for a, _ in pairs}) > 1  # the layers do get different rates
 
 
 def test_backbone_finetuning_is_refused_with_advice():

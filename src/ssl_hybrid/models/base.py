@@ -133,6 +133,10 @@ class SemiSupervisedModule(pl.LightningModule):
         """Shared features of uint8 images."""
         return self.backbone(self.normalize(images))
 
+    def encoders(self) -> list[nn.Module]:
+        """The timm encoders, which ``model.optimizer.layer_decay`` and their ``no_weight_decay()`` apply to."""
+        return [self.backbone]
+
     def encode_generative(self, images: torch.Tensor) -> torch.Tensor:
         """Features the generative branch sees: the shared encoder's, unless a model has its own."""
         return self.encode(images)
@@ -328,13 +332,17 @@ class SemiSupervisedModule(pl.LightningModule):
         settings = dict(self.optimizer_settings)
         name, lr, weight_decay = settings.pop("name"), settings.pop("lr"), settings.pop("weight_decay")
         layer_decay = settings.pop("layer_decay")
-        encoder_ids = {id(p) for p in self.backbone.parameters()}
-        heads = nn.ParameterList([p for p in self.parameters() if id(p) not in encoder_ids])
-        if layer_decay is None:
-            groups = param_groups_weight_decay(self.backbone, weight_decay)
-        else:
-            groups = param_groups_layer_decay(self.backbone, weight_decay, layer_decay=layer_decay)
-        groups += param_groups_weight_decay(heads, weight_decay)
+        groups = []
+        for encoder in self.encoders():
+            # as timm's own create_optimizer_v2(model): e.g. a ViT's position embedding and class token never decay
+            no_decay = set(getattr(encoder, "no_weight_decay", set)())
+            if layer_decay is None:
+                groups += param_groups_weight_decay(encoder, weight_decay, no_weight_decay_list=no_decay)
+            else:
+                groups += param_groups_layer_decay(encoder, weight_decay, no_decay, layer_decay=layer_decay)
+        encoder_ids = {id(p) for encoder in self.encoders() for p in encoder.parameters()}
+        rest = nn.ParameterList([p for p in self.parameters() if id(p) not in encoder_ids])  # heads, the VAE
+        groups += param_groups_weight_decay(rest, weight_decay)
         # timm stores layer decay as 'lr_scale', which only timm's schedulers apply; fold it into each group's
         # own lr so Lightning's torch schedulers honour it.
         for group in groups:

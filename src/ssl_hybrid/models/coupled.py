@@ -12,6 +12,7 @@ architecture:  loss = CE(theta) + NELBO(theta~) / D + coupling_scale / (2 sigma^
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_hybrid.models.base import DEFAULT_BACKBONE, create_backbone
 from ssl_hybrid.models.hybrid import split_views
 from ssl_hybrid.models.m2 import M2Module
 from ssl_hybrid.settings import check_number
@@ -57,13 +57,18 @@ class CoupledModule(M2Module):
         elif alpha == 0.0:  # tied: one set of parameters
             self.generative_backbone, self.generative_head = self.backbone, self.classifier
         else:
-            self.generative_backbone = create_backbone(self.image_shape[0], **{**DEFAULT_BACKBONE, **(backbone or {})})
-            self.generative_backbone.load_state_dict(self.backbone.state_dict())  # start at the prior's mode
-            self.generative_head = nn.Linear(self.backbone.num_features, num_classes)
-            self.generative_head.load_state_dict(self.classifier.state_dict())
+            # the same architecture, starting at the prior's mode
+            self.generative_backbone, self.generative_head = copy.deepcopy(self.backbone), copy.deepcopy(self.classifier)
+
+    def has_separate_generative_network(self) -> bool:
+        """0 < alpha < 1: alpha = 1 builds no generative network, alpha = 0 ties it to the discriminative one."""
+        return self.generative_backbone is not None and self.generative_backbone is not self.backbone
+
+    def encoders(self) -> list[nn.Module]:
+        return [self.backbone, self.generative_backbone] if self.has_separate_generative_network() else [self.backbone]
 
     def coupled_pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        if self.generative_backbone is None or self.generative_backbone is self.backbone:
+        if not self.has_separate_generative_network():
             return []
         discriminative = [*self.backbone.parameters(), *self.classifier.parameters()]
         generative = [*self.generative_backbone.parameters(), *self.generative_head.parameters()]
