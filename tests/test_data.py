@@ -103,7 +103,7 @@ def test_processes_share_the_labeled_set_and_split_the_unlabeled_pool():
     def shard(rank):
         dm = fit_ready(SemiSupervisedDataModule("digits", unlabeled_ratio=1, batch_size=10, val_per_class=5), 2, rank)
         loader = dm.train_dataloader()
-        unlabeled = {dl.sampler for dl in loader.flattened if not isinstance(dl.sampler, CyclingSampler)}.pop()
+        unlabeled = loader.iterables["unlabeled"].sampler
         return dm, set(iter(unlabeled)), sum(1 for _ in loader)
 
     (dm0, shard0, steps0), (dm1, shard1, steps1) = shard(0), shard(1)

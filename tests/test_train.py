@@ -16,6 +16,7 @@ import wandb
 from hydra.errors import InstantiationException
 
 from conftest import compose_train
+from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.data.labels import split_labels
 from ssl_hybrid.models import HybridModule
 from ssl_hybrid.run_summary import LABELED_INDICES_FILE, plain_metrics, read_summary
@@ -102,6 +103,27 @@ def test_resuming_from_last_checkpoint_continues_training(train_cfg, tmp_path, m
     state = torch.load(tmp_path / "second" / "checkpoints" / "last.ckpt", weights_only=True)
     assert state["global_step"] == 40
     assert f"hydra.run.dir={tmp_path / 'first'}" in caplog.text  # elsewhere, the best score so far is lost
+
+
+def test_a_run_resumed_mid_epoch_draws_the_batches_the_uninterrupted_run_drew(train_cfg, tmp_path, monkeypatch):
+    drawn = []
+    augment = SemiSupervisedDataModule.augment
+
+    def record(datamodule, batch):  # the gathered uint8 images, before the random augmentation
+        drawn.append((batch["labeled"][0].sum().item(), batch["unlabeled"].sum().item()))
+        return augment(datamodule, batch)
+
+    monkeypatch.setattr(SemiSupervisedDataModule, "augment", record)
+    at_step_7 = (
+        "+callbacks.at_step_7._target_=pytorch_lightning.callbacks.ModelCheckpoint", f"+callbacks.at_step_7.dirpath={tmp_path}",
+        "+callbacks.at_step_7.filename=step_7", "+callbacks.at_step_7.every_n_train_steps=7",
+    )  # fmt: skip
+    train(train_cfg("trainer.max_steps=12", *at_step_7, output_dir=tmp_path / "whole"))
+    uninterrupted, drawn[:] = list(drawn), []
+    progress = torch.load(tmp_path / "step_7.ckpt", weights_only=True)["loops"]["fit_loop"]
+    assert progress["epoch_progress"]["current"]["completed"] == 1  # an epoch is 5 steps: 2 into the second
+    train(train_cfg("trainer.max_steps=12", f"ckpt_path={tmp_path / 'step_7.ckpt'}", output_dir=tmp_path / "resumed"))
+    assert len(uninterrupted) == 12 and drawn == uninterrupted[7:]
 
 
 def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_path, caplog, monkeypatch):

@@ -11,10 +11,10 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import CombinedLoader
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from ssl_hybrid.data.labels import LabelSplit, split_labels
-from ssl_hybrid.data.sampling import CyclingSampler
+from ssl_hybrid.data.sampling import CyclingSampler, ResumableLoader
 from ssl_hybrid.data.sources import SOURCES, DatasetSplits, LabeledImages, check_source_settings
 from ssl_hybrid.label_propagation import GraphNodes, WhitenedPCA, propagate_labels
 from ssl_hybrid.settings import check_number
@@ -197,12 +197,12 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
                     f"({self.unlabeled_batch_size}) per process; lower data.batch_size or data.unlabeled_ratio"
                 )
             shard = DistributedSampler(unlabeled, num_replicas=world_size, rank=rank, seed=self.split_seed, drop_last=True)
-            loaders["unlabeled"] = self._loader(unlabeled, self.unlabeled_batch_size, shard, drop_last=True)
+            loaders["unlabeled"] = ResumableLoader(unlabeled, self.unlabeled_batch_size, shard, **self._workers())
             steps = len(shard) // self.unlabeled_batch_size
         else:
             steps = math.ceil(len(labeled) / self.batch_size)
         cycle = CyclingSampler(len(labeled), steps * self.batch_size, seed=self.split_seed, rank=rank)
-        loaders["labeled"] = self._loader(labeled, self.batch_size, cycle, drop_last=True)
+        loaders["labeled"] = ResumableLoader(labeled, self.batch_size, cycle, **self._workers())
         return CombinedLoader(loaders, mode="min_size")
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
@@ -234,7 +234,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         return view
 
     def _eval_loader(self, part: LabeledImages) -> DataLoader:
-        return self._loader(TensorDataset(part.images, part.labels), self.eval_batch_size)
+        return DataLoader(TensorDataset(part.images, part.labels), batch_size=self.eval_batch_size, **self._workers())
 
     def val_dataloader(self) -> DataLoader:
         if self.splits.val is not None:
@@ -245,12 +245,5 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader(self.splits.test)
 
-    def _loader(self, dataset: Dataset, batch_size: int, sampler=None, drop_last: bool = False) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            sampler=sampler,
-            drop_last=drop_last,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+    def _workers(self) -> dict[str, Any]:
+        return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
