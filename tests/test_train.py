@@ -159,6 +159,8 @@ def test_a_resume_in_place_that_would_change_the_run_is_refused_before_anything_
         train(train_cfg(last, "trainer.max_steps=30", output_dir=run))
     with pytest.raises(FileNotFoundError, match="ckpt_path: no checkpoint at"):
         train(train_cfg(f"ckpt_path={run / 'checkpoints' / 'lats.ckpt'}", "model.alpha=1.0", output_dir=run))
+    with pytest.raises(ValueError, match="ckpt_path: .*metrics.json could not be read as a checkpoint"):
+        train(train_cfg(f"ckpt_path={run / 'metrics.json'}", "model.alpha=1.0", output_dir=run))
     assert {path: path.read_bytes() for path in kept} == kept
     # elsewhere, other settings make a new run that starts from the checkpoint, and say so
     elsewhere = train(train_cfg(last, "model.alpha=1.0", "seed=1", "trainer.max_steps=30", output_dir=tmp_path / "new"))

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from ssl_hybrid.compare import flatten
+from ssl_hybrid.models.base import read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class RunRecord(Callback):
 
 
 def read_run_record(ckpt_path: Path) -> dict[str, Any] | None:
-    return torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get(RUN_RECORD_KEY)
+    return read_checkpoint(ckpt_path).get(RUN_RECORD_KEY)
 
 
 def run_hydra_files(ckpt_path: Path) -> dict[str, str]:
@@ -92,10 +92,11 @@ def check_resume(cfg: DictConfig) -> str | None:
     if not ckpt_path or str(ckpt_path).partition(":")[0] in LIGHTNING_CKPT_NAMES:
         return None
     ckpt_path = Path(ckpt_path).expanduser().resolve()
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"ckpt_path: no checkpoint at {ckpt_path}")
+    try:
+        record = read_run_record(ckpt_path)
+    except (FileNotFoundError, ValueError) as error:
+        raise type(error)(f"ckpt_path: {error}") from error
     warn_if_resuming_elsewhere(cfg, ckpt_path)
-    record = read_run_record(ckpt_path)
     if record is None:  # a checkpoint from before runs recorded themselves
         return None
     output_dir = Path(cfg.paths.output_dir).resolve()

@@ -356,19 +356,25 @@ class SemiSupervisedModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-def load_module(ckpt_path: str | Path, map_location: str = "cpu") -> SemiSupervisedModule:
-    """Any ssl-hybrid checkpoint as its LightningModule, in eval mode, without Hydra. The class comes from the
-    checkpoint itself or, for checkpoints that predate that, from the run's ``.hydra/config.yaml``."""
-    ckpt_path = Path(ckpt_path)
+def read_checkpoint(ckpt_path: Path) -> dict[str, Any]:
+    """A Lightning checkpoint's contents (tensors memory-mapped on the CPU), or an error that says what the file
+    is not."""
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"no checkpoint at {ckpt_path}")
     try:
-        checkpoint = torch.load(ckpt_path, map_location=map_location, weights_only=True)
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # torch.load fails in many ways on a file that is not a checkpoint
         raise ValueError(f"{ckpt_path} could not be read as a checkpoint ({type(error).__name__}: {error})") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{ckpt_path} is not a Lightning checkpoint (no state_dict)")
-    target = checkpoint.get(MODULE_CLASS_KEY)
+    return checkpoint
+
+
+def load_module(ckpt_path: str | Path, map_location: str = "cpu") -> SemiSupervisedModule:
+    """Any ssl-hybrid checkpoint as its LightningModule, in eval mode, without Hydra. The class comes from the
+    checkpoint itself or, for checkpoints that predate that, from the run's ``.hydra/config.yaml``."""
+    ckpt_path = Path(ckpt_path)
+    target = read_checkpoint(ckpt_path).get(MODULE_CLASS_KEY)
     if target is None:
         run_config = ckpt_path.parent.parent / ".hydra" / "config.yaml"
         if not run_config.is_file():
