@@ -339,7 +339,7 @@ class SemiSupervisedModule(pl.LightningModule):
             if layer_decay is None:
                 groups += param_groups_weight_decay(encoder, weight_decay, no_weight_decay_list=no_decay)
             else:
-                groups += param_groups_layer_decay(encoder, weight_decay, no_decay, layer_decay=layer_decay)
+                groups += param_groups_layer_decay(encoder, weight_decay, no_weight_decay_list=no_decay, layer_decay=layer_decay)
         encoder_ids = {id(p) for encoder in self.encoders() for p in encoder.parameters()}
         rest = nn.ParameterList([p for p in self.parameters() if id(p) not in encoder_ids])  # heads, the VAE
         groups += param_groups_weight_decay(rest, weight_decay)
