@@ -94,9 +94,16 @@ def knn_graph(features: torch.Tensor, neighbours: int, chunk: int = 2048) -> tup
     return nearest(features, features, neighbours, exclude_self=True, chunk=chunk)
 
 
-def edge_weights(similarities: torch.Tensor, gamma: float) -> torch.Tensor:
-    """``similarity ** gamma``, negative similarities cut to 0: the graph's edges and the extension's votes."""
-    return similarities.clamp_min(0).pow(gamma)
+# Zhou et al. (2004)'s spreading: the weight of the neighbours against a node's own label (their alpha), and the
+# power that sharpens cosine similarities into edge weights (the spreading and its extension must share it)
+NEIGHBOUR_WEIGHT = 0.99
+EDGE_POWER = 3.0
+SPREADING_ITERATIONS = 20
+
+
+def edge_weights(similarities: torch.Tensor) -> torch.Tensor:
+    """``similarity ** EDGE_POWER``, negative similarities cut to 0: the graph's edges and the extension's votes."""
+    return similarities.clamp_min(0).pow(EDGE_POWER)
 
 
 def spread_labels(
@@ -105,24 +112,21 @@ def spread_labels(
     labeled: torch.Tensor,
     labels: torch.Tensor,
     num_classes: int,
-    alpha: float = 0.99,
-    gamma: float = 3.0,
-    iterations: int = 20,
 ) -> torch.Tensor:
-    """Zhou et al.'s iteration Z <- alpha * S Z + (1 - alpha) * Y on the symmetrised graph with edge weights
-    ``similarity ** gamma`` and S = D^-1/2 W D^-1/2, from one-hot rows at the ``labeled`` indices. Returns one
-    class distribution per node (uniform where no label reaches)."""
+    """Zhou et al.'s iteration Z <- a * S Z + (1 - a) * Y (a = ``NEIGHBOUR_WEIGHT``) on the symmetrised graph with
+    edge weights ``edge_weights(similarities)`` and S = D^-1/2 W D^-1/2, from one-hot rows at the ``labeled``
+    indices. Returns one class distribution per node (uniform where no label reaches)."""
     n, k = indices.shape
     rows = torch.arange(n).repeat_interleave(k)
-    weights = edge_weights(similarities, gamma).reshape(-1)
+    weights = edge_weights(similarities).reshape(-1)
     graph = torch.sparse_coo_tensor(torch.stack([rows, indices.reshape(-1)]), weights, (n, n), check_invariants=True)
     graph = (graph + graph.t()).coalesce()
     scale = torch.sparse.sum(graph, dim=1).to_dense().clamp_min(1e-12).rsqrt().unsqueeze(1)
     seeds = torch.zeros(n, num_classes)
     seeds[labeled, labels] = 1.0
     spread = seeds
-    for _ in range(iterations):
-        spread = alpha * scale * torch.sparse.mm(graph, scale * spread) + (1.0 - alpha) * seeds
+    for _ in range(SPREADING_ITERATIONS):
+        spread = NEIGHBOUR_WEIGHT * scale * torch.sparse.mm(graph, scale * spread) + (1.0 - NEIGHBOUR_WEIGHT) * seeds
     spread = spread.clamp_min(0) + 1e-12
     return spread / spread.sum(dim=1, keepdim=True)
 
@@ -136,12 +140,12 @@ def propagate_labels(
 
 
 def extend_labels(
-    queries: torch.Tensor, graph_features: torch.Tensor, spread: torch.Tensor, neighbours: int = 10, gamma: float = 3.0
+    queries: torch.Tensor, graph_features: torch.Tensor, spread: torch.Tensor, neighbours: int = 10
 ) -> torch.Tensor:
     """Class distributions for new images (``queries``, features in the graph's space) from the spread
-    distributions of their ``neighbours`` nearest graph nodes, weighted by ``similarity ** gamma`` as the edges
-    were (the inductive extension of Zhou et al.'s spreading). The graph does not change."""
+    distributions of their ``neighbours`` nearest graph nodes, weighted by ``edge_weights`` as the edges were (the
+    inductive extension of Zhou et al.'s spreading). The graph does not change."""
     similarities, indices = nearest(queries, graph_features, neighbours)
-    weights = edge_weights(similarities, gamma).unsqueeze(2) + 1e-12
+    weights = edge_weights(similarities).unsqueeze(2) + 1e-12
     mixed = (weights * spread[indices]).sum(dim=1)
     return mixed / mixed.sum(dim=1, keepdim=True)
