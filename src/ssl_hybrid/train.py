@@ -12,7 +12,7 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Timer
 from pytorch_lightning.loggers import WandbLogger
 
@@ -20,7 +20,9 @@ import ssl_hybrid
 from ssl_hybrid.hydra_ddp import ddp_ready_hydra_job
 from ssl_hybrid.loggers import instantiate_loggers
 from ssl_hybrid.run_record import RunRecord, check_resume
-from ssl_hybrid.run_summary import LABELED_INDICES_FILE, REQUIRED_METRICS, SUMMARY_FILE, plain_metrics, write_json
+from ssl_hybrid.run_summary import (
+    LABELED_INDICES_FILE, REQUIRED_METRICS, SUMMARY_FILE, plain_metrics, run_facts, training_progress, write_json,
+)  # fmt: skip
 
 log = logging.getLogger(__name__)
 # Start-up is counted from the package import for the first run of a process, from the call to train() for the
@@ -31,60 +33,6 @@ _unclaimed_import_time = [ssl_hybrid.IMPORTED_AT]
 def instantiate_group(group: DictConfig | None) -> list[Any]:
     """The objects of a config group that maps names to ``_target_`` configs (the callbacks)."""
     return [instantiate(node) for node in (group or {}).values() if node is not None]
-
-
-# metrics.json keys for the settings that tell runs apart, and where each comes from in the config
-RUN_FACTS = {
-    "alpha": "model.alpha",
-    "dataset": "data.dataset",
-    "labels_per_class": "data.labels_per_class",
-    "split_seed": "data.split_seed",
-    "seed": "seed",
-    "backbone": "model.backbone.name",
-    "batch_size": "data.batch_size",
-    "unlabeled_ratio": "data.unlabeled_ratio",
-    "latent_dim": "model.latent_dim",
-    "consistency_weight": "model.consistency_weight",
-    "consistency_mask": "model.consistency_mask",
-    "distribution_alignment": "model.distribution_alignment",
-    "teacher_ema": "model.teacher_ema",
-    "alpha_schedule": "model.alpha_schedule",
-    "label_propagation": "data.label_propagation",
-    "classify_with": "model.classify_with",
-    "output_dir": "paths.output_dir",
-}
-
-
-def run_facts(cfg: DictConfig) -> dict[str, Any]:
-    """The settings of :data:`RUN_FACTS` as JSON values (null where a config lacks one); mappings such as
-    ``alpha_schedule`` as one ``key=value,...`` string, so that runs group by them."""
-    return {name: _plain(OmegaConf.select(cfg, key, default=None)) for name, key in RUN_FACTS.items()}
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, DictConfig):
-        return ",".join(f"{key}={value}" for key, value in node.items())
-    if isinstance(node, ListConfig):  # a wrong value that the model or datamodule will name
-        return str(OmegaConf.to_container(node))
-    return node
-
-
-def training_progress(trainer: pl.Trainer, timer: Timer, images_per_step: int, startup_origin: float) -> dict[str, Any]:
-    """How far training got and how fast: the latest metrics, the best validation score, steps and times."""
-    progress: dict[str, Any] = plain_metrics(trainer.callback_metrics)
-    checkpoint = trainer.checkpoint_callback
-    if checkpoint is not None and checkpoint.best_model_score is not None:
-        progress["val/acc_best"] = float(checkpoint.best_model_score)
-        progress["best_checkpoint"] = checkpoint.best_model_path
-    progress.update(global_step=trainer.global_step, epochs=trainer.current_epoch)
-    if timer.start_time("train") is not None:
-        train_seconds = timer.time_elapsed("train")
-        progress.update(
-            train_seconds=train_seconds,
-            startup_seconds=timer.start_time("train") - startup_origin,
-            train_images_per_second=trainer.global_step * images_per_step * trainer.world_size / max(train_seconds, 1e-9),
-        )
-    return progress
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
