@@ -70,6 +70,15 @@ def check_training_settings(optimizer: dict[str, Any], scheduler: dict[str, Any]
     check_number("model.scheduler.warmup_steps", scheduler["warmup_steps"], integer=True, at_least=0)
 
 
+def split_views(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """``(x_labeled, y_labeled, x_unlabeled, x_unlabeled_strong)`` of a training batch; absent parts are None."""
+    x_l, y_l = batch["labeled"]
+    x_u, x_strong = batch.get("unlabeled"), None
+    if isinstance(x_u, (list, tuple)):
+        x_u, x_strong = x_u
+    return x_l, y_l, x_u, x_strong
+
+
 class SemiSupervisedModule(pl.LightningModule):
     """Subclasses call ``save_hyperparameters()`` with plain-container arguments only, so checkpoints load with
     ``torch.load(weights_only=True)`` and with ``load_from_checkpoint`` outside Hydra."""

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_hybrid.models.hybrid import split_views
+from ssl_hybrid.models.base import split_views
 from ssl_hybrid.models.m2 import M2Module
 from ssl_hybrid.settings import check_number
 

@@ -12,20 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_hybrid.models.base import SemiSupervisedModule
+from ssl_hybrid.models.base import SemiSupervisedModule, split_views
 from ssl_hybrid.models.pseudo_labels import PseudoLabeler, check_pseudo_label_settings
 from ssl_hybrid.models.vae import VAEBranch, check_vae_settings
 from ssl_hybrid.objectives import blend, nelbo_per_dim, pseudo_label_consistency, ramped_alpha
 from ssl_hybrid.settings import check_number
-
-
-def split_views(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """``(x_labeled, y_labeled, x_unlabeled, x_unlabeled_strong)`` of a training batch; absent parts are None."""
-    x_l, y_l = batch["labeled"]
-    x_u, x_strong = batch.get("unlabeled"), None
-    if isinstance(x_u, (list, tuple)):
-        x_u, x_strong = x_u
-    return x_l, y_l, x_u, x_strong
 
 
 class HybridModule(SemiSupervisedModule):

@@ -11,8 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ssl_hybrid.models.base import SemiSupervisedModule
-from ssl_hybrid.models.hybrid import split_views
+from ssl_hybrid.models.base import SemiSupervisedModule, split_views
 from ssl_hybrid.models.vae import VAEBranch, check_vae_settings
 from ssl_hybrid.objectives import blend, m2_unlabeled_nelbo
 
