@@ -12,6 +12,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from pytorch_lightning import LightningModule, Trainer
+from pytorch_lightning.strategies import DDPStrategy
 
 from conftest import compose_train
 from ssl_hybrid.data import SemiSupervisedDataModule
@@ -56,9 +57,13 @@ def test_model_options(option, tmp_path):
 @pytest.mark.parametrize("option", options("trainer"))
 def test_trainer_options(option, tmp_path):
     cfg = compose_train(f"trainer={option}", output_dir=tmp_path)
+    assert cfg.trainer.use_distributed_sampler is False  # the datamodule shards the unlabeled pool itself
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
         pytest.skip("composes; instantiating needs a GPU")
-    assert isinstance(instantiate(cfg.trainer, logger=False, enable_checkpointing=False), Trainer)
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    assert isinstance(trainer, Trainer)
+    if option == "ddp_cpu":
+        assert isinstance(trainer.strategy, DDPStrategy) and trainer.num_devices == 2
 
 
 @pytest.mark.parametrize("option", options("data"))
