@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import os
+import socket
+import time
 
 import pytest
 
+from ssl_hybrid import loggers
 from ssl_hybrid.loggers import resolve_wandb_mode, wandb_credentials_configured
 
 
@@ -12,6 +15,8 @@ def no_credentials(monkeypatch, tmp_path):
     for name in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    # no W&B server is reachable from the test machine: the tests of online mode stand one in
+    monkeypatch.setattr(loggers, "wandb_server_reachable", lambda host, port: True)
     return tmp_path / ".netrc"
 
 
@@ -29,6 +34,24 @@ def test_online_with_a_netrc_entry_for_the_configured_host(no_credentials, monke
     assert resolve_wandb_mode() == "offline"  # the key is for another host
     monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.example.org")
     assert resolve_wandb_mode() == "online"
+
+
+@pytest.mark.parametrize("host", ["api.forge.coreweave.com", "api.wandb.ai"])
+def test_online_with_a_netrc_entry_from_wandb_login(host, no_credentials):
+    no_credentials.write_text(f"machine {host} login user password " + "k" * 40 + "\n")
+    assert resolve_wandb_mode() == "online"
+
+
+def test_offline_with_a_warning_when_the_server_cannot_be_reached(monkeypatch, caplog):
+    with socket.socket() as closed:  # a local port that nothing listens on refuses at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    assert resolve_wandb_mode() == "offline" and time.monotonic() - started < loggers.SERVER_PROBE_TIMEOUT_S
+    assert f"http://127.0.0.1:{port} cannot be reached" in caplog.text
 
 
 def test_wandb_mode_is_honoured(no_credentials, monkeypatch):

@@ -1,10 +1,12 @@
-"""Experiment loggers. W&B goes offline by itself when no credentials are configured, so a run never prompts
-for a login or hangs on an unreachable server."""
+"""Experiment loggers. W&B goes offline by itself when no credentials are configured or its server cannot be
+reached, so a run never prompts for a login or hangs on an unreachable server."""
 
 from __future__ import annotations
 
+import logging
 import netrc
 import os
+import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -13,24 +15,56 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import Logger, WandbLogger
 
-DEFAULT_WANDB_HOST = "https://api.wandb.ai"
+log = logging.getLogger(__name__)
+# W&B's cloud API: wandb 0.31's default host, and the one before it, which `wandb login` may have written
+WANDB_CLOUD_HOSTS = ("api.forge.coreweave.com", "api.wandb.ai")
+SERVER_PROBE_TIMEOUT_S = 5.0
+
+
+def wandb_base_url() -> str:
+    return os.environ.get("WANDB_BASE_URL") or f"https://{WANDB_CLOUD_HOSTS[0]}"
+
+
+def wandb_hosts() -> tuple[str, ...]:
+    """The hosts whose ``~/.netrc`` entry counts: the server of ``WANDB_BASE_URL``, else both cloud hosts."""
+    return (urlparse(wandb_base_url()).hostname,) if os.environ.get("WANDB_BASE_URL") else WANDB_CLOUD_HOSTS
 
 
 def wandb_credentials_configured() -> bool:
     """True when ``WANDB_API_KEY`` is set or ``~/.netrc`` (``$NETRC``) holds a key for the W&B host."""
     if os.environ.get("WANDB_API_KEY"):
         return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", DEFAULT_WANDB_HOST)).hostname
     path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
     try:
-        return path.is_file() and netrc.netrc(path).authenticators(host) is not None
+        return path.is_file() and any(netrc.netrc(path).authenticators(host) is not None for host in wandb_hosts())
     except (netrc.NetrcParseError, OSError):
         return False
 
 
+def wandb_server_reachable(host: str, port: int = 443) -> bool:
+    """Whether a TCP connection to the W&B server opens within a few seconds (wandb itself waits a minute or more
+    before failing the run)."""
+    try:
+        with socket.create_connection((host, port), timeout=SERVER_PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
 def resolve_wandb_mode() -> str:
-    """``WANDB_MODE`` when set, else ``online`` with credentials and ``offline`` without."""
-    return os.environ.get("WANDB_MODE") or ("online" if wandb_credentials_configured() else "offline")
+    """``WANDB_MODE`` when set; else ``online`` with credentials and a reachable server, ``offline`` otherwise."""
+    if mode := os.environ.get("WANDB_MODE"):
+        return mode
+    if not wandb_credentials_configured():
+        return "offline"
+    url = urlparse(wandb_base_url())
+    if not wandb_server_reachable(url.hostname, url.port or (80 if url.scheme == "http" else 443)):
+        log.warning(
+            "W&B credentials are set, but %s cannot be reached: logging offline (`wandb sync` uploads the run "
+            "later; WANDB_MODE=online insists)", url.geturl(),
+        )  # fmt: skip
+        return "offline"
+    return "online"
 
 
 def sweep_group() -> str | None:
