@@ -142,8 +142,11 @@ def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_pa
     monkeypatch.setattr(
         HybridModule, "on_train_batch_start", lambda module, *args: logged_best.append(module.val_acc_best.compute().item())
     )
-    train(train_cfg("trainer.max_steps=26", last, output_dir=run))
+    caplog.clear()
+    resumed = train(train_cfg("trainer.max_steps=26", "trainer.val_check_interval=100", last, output_dir=run))
     assert logged_best == [pytest.approx(first["val/acc_best"])]
+    # no validation in the resumed step, yet the run's best checkpoint is tested, not the final weights
+    assert resumed["best_checkpoint"] == first["best_checkpoint"] and "final weights are tested" not in caplog.text
 
 
 def test_a_resume_in_place_that_would_change_the_run_is_refused_before_anything_is_written(train_cfg, tmp_path, caplog):
@@ -182,7 +185,7 @@ def test_a_resume_in_place_continues_the_runs_wandb_run(train_cfg, tmp_path):
     ids=["ctrl_c", "error"],
 )
 def test_a_run_stopped_mid_training_records_why_and_keeps_its_latest_state(
-    raised, surfaces_as, status, train_cfg, tmp_path, monkeypatch
+    raised, surfaces_as, status, train_cfg, tmp_path, monkeypatch, caplog
 ):
     def stop_at_step_15(module, outputs, batch, batch_idx):
         if module.global_step == 15:
@@ -197,8 +200,8 @@ def test_a_run_stopped_mid_training_records_why_and_keeps_its_latest_state(
         signal.signal(signal.SIGINT, handler)  # Lightning ignores further Ctrl-C once it is shutting down
     summary = read_summary(tmp_path / "run")
     assert summary["status"] == status and REQUIRED <= summary.keys() and summary["dataset"] == "digits"
-    if raised is RuntimeError:
-        assert summary["error"] == "RuntimeError: stopped at step 15"
+    why = "RuntimeError: stopped at step 15" if raised is RuntimeError else "stopped by Ctrl-C or a signal"
+    assert summary["error"] == why and f"run {status}: {why}" in caplog.text  # the run's log says so too
     # how far it got: the step, and the best checkpoint of the validation at step 10
     assert summary["global_step"] == 15 and summary["val/acc_best"] is not None
     assert summary["best_checkpoint"].endswith("best.ckpt")
@@ -233,6 +236,8 @@ def test_fashion_mnist_end_to_end_from_idx_files(train_cfg, fashion_idx_dir):
         ("data=fashion_mnist data.root={nowhere}", FileNotFoundError, "data.root"),
         ("model.alpha=[0.5]", InstantiationException, "model.alpha"),  # a list, which JSON took for a config node
         ("trainer.max_steps=-1", ValueError, "trainer.max_steps"),  # no length: the cosine schedule has no end
+        ("trainer.max_steps=0", ValueError, "trainer.max_steps"),  # Lightning would test the untrained model
+        ("trainer.val_check_interval=0", ValueError, "trainer.val_check_interval"),  # Lightning: ZeroDivisionError
     ],
 )
 def test_a_failing_run_still_writes_its_summary_naming_what_to_change(override, error, named, train_cfg, tmp_path):

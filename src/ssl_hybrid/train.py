@@ -23,6 +23,7 @@ from ssl_hybrid.run_record import RunRecord, check_resume
 from ssl_hybrid.run_summary import (
     LABELED_INDICES_FILE, REQUIRED_METRICS, SUMMARY_FILE, plain_metrics, run_facts, training_progress, write_json,
 )  # fmt: skip
+from ssl_hybrid.settings import check_number
 
 log = logging.getLogger(__name__)
 # Start-up is counted from the package import for the first run of a process, from the call to train() for the
@@ -35,6 +36,14 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in (group or {}).values() if node is not None]
 
 
+def check_trainer_settings(trainer: DictConfig) -> None:
+    """Refuses what Lightning accepts but would train nothing (``max_steps`` 0) or crash on at the first
+    validation (``val_check_interval`` 0)."""
+    if trainer.get("max_steps") == 0:
+        raise ValueError("trainer.max_steps=0 trains nothing: give the number of steps (or -1 with trainer.max_epochs)")
+    check_number("trainer.val_check_interval", trainer.get("val_check_interval"), above=0, nullable=True)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit and test one model; returns the run summary that is also written to ``metrics.json``."""
     output_dir = Path(cfg.paths.output_dir)
@@ -45,6 +54,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     started = time.monotonic()
     startup_origin = _unclaimed_import_time.pop() if _unclaimed_import_time else started
     try:
+        check_trainer_settings(cfg.trainer)
         pl.seed_everything(cfg.seed, workers=True)
         datamodule = instantiate(cfg.data, _convert_="all")
         model = instantiate(
@@ -66,7 +76,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         interval = trainer.val_check_interval
         if datamodule.num_val_images == 0:
             log.warning("data.val_per_class=0: no validation images, so no best checkpoint; the final weights are tested")
-        elif isinstance(interval, int) and 0 < trainer.max_steps < interval:
+        elif isinstance(interval, int) and 0 < trainer.max_steps < interval and not cfg.get("ckpt_path"):
             log.warning(
                 "trainer.val_check_interval (%d) is beyond trainer.max_steps (%d): no validation, so no best "
                 "checkpoint; the final weights are tested", interval, trainer.max_steps,
@@ -83,7 +93,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     except BaseException as error:
         # Lightning answers Ctrl-C with a graceful shutdown, then sys.exit(1)
         summary["status"] = "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
-        summary["error"] = f"{type(error).__name__}: {error}"
+        summary["error"] = (
+            "stopped by Ctrl-C or a signal" if isinstance(error, SystemExit) else f"{type(error).__name__}: {error}"
+        )
+        log.error("run %s: %s", summary["status"], summary["error"])
         if in_training:  # record how far it got, without masking the error itself
             with contextlib.suppress(Exception):
                 summary.update(training_progress(trainer, timer, images_per_step, startup_origin))
