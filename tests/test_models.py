@@ -37,6 +37,13 @@ def test_pretrained_weights_load_through_timms_own_path(tmp_path):
     assert not torch.equal(fresh.state_dict()[key], source.state_dict()[key])
 
 
+def test_unknown_backbones_and_unavailable_weights_are_explained(tmp_path):
+    with pytest.raises(ValueError, match="model.backbone.name='resnet_nope' is not a timm model"):
+        create_backbone(1, "resnet_nope")
+    with pytest.raises(RuntimeError, match=r"no weights for ssl_cnn_small .*pretrained_cfg_overlay.file=PATH"):
+        create_backbone(1, "ssl_cnn_small", pretrained=True, pretrained_cfg_overlay={"file": str(tmp_path / "none.pth")})
+
+
 @pytest.mark.parametrize("name", ["resnet18", "ssl_cnn_base"])
 def test_any_timm_backbone_works_on_small_colour_images(name, digits):
     module = quiet(HybridModule(10, (3, 16, 16), alpha=0.5, backbone={"name": name}))

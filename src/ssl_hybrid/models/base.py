@@ -40,11 +40,21 @@ def create_backbone(image_channels: int, name: str, **timm_kwargs: Any) -> nn.Mo
     """Any timm model as a feature extractor (``num_classes=0``: pooled features of width ``num_features``).
     ``pretrained=True`` fetches weights from the hub unless ``pretrained_cfg_overlay={"file": path}`` names a
     local file."""
+    if not timm.is_model(name):
+        raise ValueError(f"model.backbone.name={name!r} is not a timm model (see timm.list_models())")
     try:
         return timm.create_model(name, num_classes=0, in_chans=image_channels, **timm_kwargs)
     except TypeError as error:  # e.g. experiment=alpha_sweep's width (an ssl_cnn setting) with another backbone
         settings = ", ".join(f"model.backbone.{key}" for key in sorted(timm_kwargs)) or "none"
         raise ValueError(f"model.backbone.name={name} refuses the settings given to it ({settings}): {error}") from error
+    except Exception as error:  # the hub unreachable, or no weights for this model
+        if not timm_kwargs.get("pretrained"):
+            raise
+        raise RuntimeError(
+            f"model.backbone.pretrained=true: no weights for {name} ({type(error).__name__}: {error}). Without the "
+            "hub, give timm a local file: +model.backbone.pretrained_cfg_overlay.file=PATH; or train from scratch: "
+            "model.backbone.pretrained=false"
+        ) from error
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int):
