@@ -81,6 +81,13 @@ def test_compare_reports_missing_failed_and_unreadable_runs(sweep, tmp_path, cap
     assert "is a file, not a folder" in capsys.readouterr().err
 
 
+def test_run_directories_after_by_are_explained_and_dash_dash_ends_its_keys(sweep, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--by", "model.alpha", str(sweep)])
+    assert "--by took the run directories for keys" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path), "--by", "model.alpha", "--", str(sweep)]) == 0
+
+
 def test_compare_fails_when_no_run_is_usable(sweep, tmp_path, capsys):
     for job in range(4):
         (sweep / str(job) / SUMMARY_FILE).unlink()

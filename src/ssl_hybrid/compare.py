@@ -337,6 +337,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", help="folder for alpha_curve.csv/png (default: the first PATH; with --wandb, here)")
     args = parser.parse_args(argv)
+    if not args.paths and any(Path(key).is_dir() for key in args.by):
+        parser.error("--by took the run directories for keys: put them before --by, or end its keys with --")
     if bool(args.paths) == bool(args.wandb):
         parser.error("give run directories, or --wandb ENTITY/PROJECT --group G")
     if args.wandb and not args.group:
