@@ -105,9 +105,9 @@ def test_sample_cli_writes_sample_and_reconstruction_grids(m2_run, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     samples = Image.open(tmp_path / "samples.png")
-    assert samples.size == (10 * 9 + 1, 3 * 9 + 1)  # 10 classes per row, 3 rows of 8x8 images, 1px padding
+    assert samples.size == (10 * 33 + 1, 3 * 33 + 1)  # 10 classes per row, 3 rows of 8x8 images enlarged to 32x32, 1px padding
     reconstructions = Image.open(tmp_path / "reconstructions.png")
-    assert reconstructions.size == (16 * 9 + 1, 4 * 9 + 1)  # 30 test images: 2 row pairs of 16 columns
+    assert reconstructions.size == (16 * 33 + 1, 4 * 33 + 1)  # 30 test images: 2 row pairs of 16 columns
 
 
 def test_sample_cli_help_lists_its_own_settings_not_the_training_groups():
@@ -150,7 +150,7 @@ def test_a_checkpoint_alone_still_finds_its_runs_test_images(m2_run, tmp_path):
     assert torch.equal(first_test_images(alone, 5), first_test_images(out / "checkpoints" / "best.ckpt", 5))
     written = write_grids(load_module(alone), alone, tmp_path / "grids", n=9, label=3)
     assert written == [tmp_path / "grids" / "samples.png", tmp_path / "grids" / "reconstructions.png"]
-    assert Image.open(written[0]).size == (3 * 9 + 1, 3 * 9 + 1)  # one label: a 3x3 grid, not 10 class columns
+    assert Image.open(written[0]).size == (3 * 33 + 1, 3 * 33 + 1)  # one label: a 3x3 grid, not 10 class columns
     # a checkpoint from before runs recorded themselves: samples only
     checkpoint = torch.load(alone, weights_only=True)
     del checkpoint[RUN_RECORD_KEY]

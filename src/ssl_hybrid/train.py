@@ -47,7 +47,9 @@ def check_trainer_settings(trainer: DictConfig) -> None:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit and test one model; returns the run summary that is also written to ``metrics.json``."""
     output_dir = Path(cfg.paths.output_dir)
-    summary: dict[str, Any] = {**dict.fromkeys(REQUIRED_METRICS), **run_facts(cfg), "status": "failed"}
+    summary: dict[str, Any] = {
+        **dict.fromkeys(REQUIRED_METRICS), "best_checkpoint": None, **run_facts(cfg), "status": "failed"
+    }  # fmt: skip
     wandb_run_id = check_resume(cfg)  # before the run writes anything: a refused resume in place leaves its run as it was
     trainer: pl.Trainer | None = None
     in_training = False
