@@ -88,6 +88,16 @@ def test_run_directories_after_by_are_explained_and_dash_dash_ends_its_keys(swee
     assert main(["--out", str(tmp_path), "--by", "model.alpha", "--", str(sweep)]) == 0
 
 
+def test_compare_names_the_usable_runs_that_lack_the_metric(sweep, capsys):
+    summary = read_summary(sweep / "1")
+    del summary["test/acc"]  # e.g. a run made before the metric existed
+    write_json(sweep / "1" / SUMMARY_FILE, summary)
+    assert main([str(sweep)]) == 0
+    assert f"warning: 1 of 4 runs have no test/acc, so no point counts them: {sweep / '1'}" in capsys.readouterr().err
+    counts = {row["model.alpha"]: int(row["n"]) for row in _csv_rows(sweep)}
+    assert counts[str(summary["alpha"])] == 1 and sum(counts.values()) == 3
+
+
 def test_compare_fails_when_no_run_is_usable(sweep, tmp_path, capsys):
     for job in range(4):
         (sweep / str(job) / SUMMARY_FILE).unlink()

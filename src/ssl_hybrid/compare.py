@@ -217,6 +217,16 @@ def pooling_warnings(runs: Sequence[Run], x: str, by: Sequence[str]) -> list[str
     return warnings
 
 
+def lacking_warnings(runs: Sequence[Run], metrics: Sequence[str]) -> list[str]:
+    """One line per metric that some usable runs lack: the table's n leaves them out."""
+    warnings = []
+    for metric in dict.fromkeys(metrics):
+        lacking = [run.name for run in runs if _number(run.get(metric)) is None]
+        if lacking:
+            warnings.append(f"{len(lacking)} of {len(runs)} runs have no {metric}, so no point counts them: {', '.join(lacking)}")
+    return warnings
+
+
 def aggregate(runs: Sequence[Run], x: str, metric: str, by: Sequence[str]) -> list[dict[str, Any]]:
     """One row per (series, x): n, mean and sample std of ``metric``, mean NELBO bits/dim."""
     rows = []
@@ -369,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [key for key in asked if not any(run.has(key) for run in good)]
     if unknown:
         raise SystemExit(f"ssl-hybrid-compare: no run has {', '.join(unknown)} (a config path such as model.alpha, or a metrics.json key)")
-    for warning in pooling_warnings(good, args.x, args.by):
+    for warning in pooling_warnings(good, args.x, args.by) + lacking_warnings(good, [args.metric, select]):
         print(f"warning: {warning}", file=sys.stderr)
     rows = aggregate(good, args.x, args.metric, args.by)
     print(format_table(rows, args.x, args.metric))
