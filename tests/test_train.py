@@ -160,10 +160,15 @@ def test_a_resume_in_place_that_would_change_the_run_is_refused_before_anything_
     overrides.write_text(f"- {last}\n")  # Hydra rewrites .hydra/ before the run starts
     with pytest.raises(ValueError, match=r"(?s)model.alpha: 1.0 \(this command: 0.9\).*overrides: model.alpha=1.0\n"):
         train(train_cfg(last, "trainer.max_steps=30", output_dir=run))
-    with pytest.raises(FileNotFoundError, match="ckpt_path: no checkpoint at"):
-        train(train_cfg(f"ckpt_path={run / 'checkpoints' / 'lats.ckpt'}", "model.alpha=1.0", output_dir=run))
-    with pytest.raises(ValueError, match="ckpt_path: .*metrics.json could not be read as a checkpoint"):
-        train(train_cfg(f"ckpt_path={run / 'metrics.json'}", "model.alpha=1.0", output_dir=run))
+    # a checkpoint that is not there, or not a checkpoint, is refused the same way
+    for ckpt, error, message in [
+        (run / "checkpoints" / "lats.ckpt", FileNotFoundError, "ckpt_path: no checkpoint at"),
+        (run / "metrics.json", ValueError, "ckpt_path: .*metrics.json could not be read as a checkpoint"),
+    ]:
+        overrides.write_text(f"- ckpt_path={ckpt}\n")
+        with pytest.raises(error, match=f"(?s){message}.*Hydra had just replaced, are restored"):
+            train(train_cfg(f"ckpt_path={ckpt}", "model.alpha=1.0", output_dir=run))
+        assert overrides.read_bytes() == kept[overrides]
     assert {path: path.read_bytes() for path in kept} == kept
     # elsewhere, other settings make a new run that starts from the checkpoint, and say so
     elsewhere = train(train_cfg(last, "model.alpha=1.0", "seed=1", "trainer.max_steps=30", output_dir=tmp_path / "new"))

@@ -92,14 +92,18 @@ def check_resume(cfg: DictConfig) -> str | None:
     if not ckpt_path or str(ckpt_path).partition(":")[0] in LIGHTNING_CKPT_NAMES:
         return None
     ckpt_path = Path(ckpt_path).expanduser().resolve()
+    output_dir = Path(cfg.paths.output_dir).resolve()
     try:
         record = read_run_record(ckpt_path)
     except (FileNotFoundError, ValueError) as error:
-        raise type(error)(f"ckpt_path: {error}") from error
+        # e.g. a mistyped checkpoint name with hydra.run.dir set to its run: that run's .hydra files go back too
+        files = _recorded_hydra_files(output_dir)
+        _restore_hydra_files(output_dir, files)
+        restored = f"\n(the .hydra files of the run in {output_dir}, which Hydra had just replaced, are restored)"
+        raise type(error)(f"ckpt_path: {error}" + (restored if files else "")) from error
     warn_if_resuming_elsewhere(cfg, ckpt_path)
     if record is None:  # a checkpoint from before runs recorded themselves
         return None
-    output_dir = Path(cfg.paths.output_dir).resolve()
     in_place = ckpt_path.parent.parent == output_dir
     saved, now = record["settings"], run_settings(cfg)
     changed = [
@@ -132,6 +136,19 @@ def warn_if_resuming_elsewhere(cfg: DictConfig, ckpt_path: Path) -> None:
             "best.ckpt and val/acc_best will cover only the resumed steps; to continue the run in place, add "
             "hydra.run.dir=%s", ckpt_path, ckpt_path.parent.parent,
         )  # fmt: skip
+
+
+def _recorded_hydra_files(run_dir: Path) -> dict[str, str]:
+    """The ``.hydra`` files as recorded by the newest readable checkpoint of the run in ``run_dir``; empty for a
+    directory without one."""
+    for ckpt_path in sorted((run_dir / "checkpoints").glob("*.ckpt"), key=lambda path: path.stat().st_mtime, reverse=True):
+        try:
+            record = read_run_record(ckpt_path)
+        except (FileNotFoundError, ValueError):
+            continue
+        if record is not None:
+            return record["hydra_files"]
+    return {}
 
 
 @rank_zero_only
