@@ -58,6 +58,24 @@ def test_in_between_the_prior_pulls_the_networks_together(digits):
     assert weaker.coupling_penalty().item() == pytest.approx(expected / 9, rel=1e-4)
 
 
+def test_in_between_the_loss_is_ce_plus_the_generative_bound_plus_the_prior(digits, deterministic_z):
+    module = quiet(CoupledModule(10, (1, 8, 8), alpha=0.5)).eval()
+    with torch.no_grad():
+        module.generative_head.weight.add_(0.1)  # the two networks differ: the prior costs something
+    count = sum(p.numel() for p in [*module.backbone.parameters(), *module.classifier.parameters()])
+    batch = digits_batch(digits)
+    (x_l, y_l), x_u = batch["labeled"], batch["unlabeled"]
+    with torch.no_grad():
+        ce = F.cross_entropy(module(x_l), y_l)  # the discriminative network's
+        images = torch.cat([x_l, x_u])
+        nelbo = module.joint_nelbo(module.encode_generative(images), x_l, y_l, x_u, module.generative_head)
+        for alpha in (0.25, 0.75):
+            module.hparams.alpha = alpha
+            prior = 0.5 * module.hparams.coupling_scale * (1 - alpha) / alpha * module.classifier.weight.numel() * 0.01 / count
+            assert prior > 1e-3 * (ce + nelbo)  # large enough that leaving it out would show
+            assert module.training_step(batch, 0).item() == pytest.approx((ce + nelbo + prior).item(), rel=1e-5)
+
+
 def test_generative_classification_at_alpha_one_is_refused():
     with pytest.raises(ValueError, match="alpha < 1"):
         CoupledModule(10, (1, 8, 8), alpha=1.0, classify_with="generative")

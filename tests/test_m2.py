@@ -15,7 +15,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from PIL import Image
 
-from conftest import QUICK, accuracy, compose_train
+from conftest import QUICK, accuracy, compose_train, digits_batch, quiet
 from ssl_hybrid.data.idx import read_idx
 from ssl_hybrid.models import HybridModule, M2Module
 from ssl_hybrid.models.base import MODULE_CLASS_KEY, load_module
@@ -45,6 +45,30 @@ def test_m2_unlabeled_bound_matches_brute_force(digits, deterministic_z):
             assert bound[n].item() == pytest.approx(expected.item(), rel=1e-5)
             # Gibbs: for any q(y|x), -U(x) >= -log sum_y exp(L(x, y)), with equality at the true posterior
             assert bound[n].item() >= -torch.logsumexp(generative_logits[n], 0).item() - 1e-4
+
+
+def test_m2_training_loss_is_alpha_times_ce_plus_one_minus_alpha_times_both_bounds(digits, deterministic_z):
+    torch.manual_seed(0)
+    model = M2Module(10, (1, 8, 8), alpha=0.5, latent_dim=4, decoder_width=8, backbone={"name": "ssl_cnn_small", "width": 8})
+    model = quiet(model).eval()  # eval: each image's features do not depend on the rest of the batch
+    batch = digits_batch(digits, n_labeled=4, n_unlabeled=3)
+    (x_l, y_l), x_u = batch["labeled"], batch["unlabeled"]
+    with torch.no_grad():
+        ce = torch.nn.functional.cross_entropy(model(x_l), y_l)
+        minus_l = []  # -L(x, y) of each labeled image, then -U(x) of each unlabeled one, image by image
+        for x, y in zip(x_l, y_l):
+            terms = model.vae(model.encode(x[None]), x[None], y[None])
+            minus_l.append(terms.nll + terms.kl + math.log(10))
+        for x in x_u:
+            features = model.encode(x[None])
+            q = torch.softmax(model.classifier(features)[0], 0)
+            per_class = [model.vae(features, x[None], torch.tensor([y])) for y in range(10)]
+            minus_l.append(sum(q[y] * (t.nll + t.kl + math.log(10) + torch.log(q[y])) for y, t in enumerate(per_class)))
+        nelbo = torch.cat(minus_l).mean() / x_l[0].numel()
+        for alpha in (0.25, 0.75):  # not 0.5, where alpha and 1 - alpha are the same
+            model.hparams.alpha = alpha
+            expected = alpha * ce + (1 - alpha) * nelbo
+            assert model.training_step(batch, 0).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 @pytest.fixture(scope="module")
