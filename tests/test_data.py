@@ -103,12 +103,26 @@ def test_processes_share_the_labeled_set_and_split_the_unlabeled_pool():
     def shard(rank):
         dm = fit_ready(SemiSupervisedDataModule("digits", unlabeled_ratio=1, batch_size=10, val_per_class=5), 2, rank)
         loader = dm.train_dataloader()
-        unlabeled = loader.iterables["unlabeled"].sampler
-        return dm, set(iter(unlabeled)), sum(1 for _ in loader)
+        labeled, unlabeled = (list(iter(loader.iterables[stream].sampler)) for stream in ("labeled", "unlabeled"))
+        return len(dm.label_split.labeled), labeled, set(unlabeled), sum(1 for _ in loader)
 
-    (dm0, shard0, steps0), (dm1, shard1, steps1) = shard(0), shard(1)
-    assert torch.equal(dm0.label_split.labeled, dm1.label_split.labeled)
+    (n, labeled0, shard0, steps0), (_, labeled1, shard1, steps1) = shard(0), shard(1)
+    # each rank cycles through the whole labeled set, in an order of its own
+    assert set(labeled0[:n]) == set(labeled1[:n]) == set(range(n)) and labeled0[:n] != labeled1[:n]
     assert not shard0 & shard1 and steps0 == steps1 == len(shard0) // 10
+
+
+def test_validation_serves_the_held_out_images_and_test_the_test_split(digits):
+    dm = fit_ready(SemiSupervisedDataModule("digits", labels_per_class=4, val_per_class=5, eval_batch_size=7))
+
+    def served(loader):
+        images, labels = zip(*loader)
+        return torch.cat(images), torch.cat(labels)
+
+    train, val = dm.splits.train, dm.label_split.val
+    assert _rows(*served(dm.val_dataloader())) == _rows(train.images[val], train.labels[val])
+    assert not set(val.tolist()) & set(dm.label_split.labeled.tolist())
+    assert _rows(*served(dm.test_dataloader())) == _rows(dm.splits.test.images, dm.splits.test.labels)
 
 
 def test_labeled_only_epochs_when_unlabeled_ratio_is_zero():

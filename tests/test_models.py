@@ -125,6 +125,23 @@ def test_layer_decay_gives_earlier_layers_smaller_learning_rates():
     assert all("lr_scale" not in group for group in optimizer.param_groups)
 
 
+def test_the_learning_rate_warms_up_linearly_then_follows_a_cosine_to_zero_at_the_last_step():
+    module = HybridModule(10, (1, 8, 8), optimizer={"lr": 1e-2}, scheduler={"warmup_steps": 10})
+    module.trainer = SimpleNamespace(estimated_stepping_batches=100, callbacks=[])
+    settings = module.configure_optimizers()
+    optimizer, scheduler = settings["optimizer"], settings["lr_scheduler"]["scheduler"]
+    assert settings["lr_scheduler"]["interval"] == "step"  # Lightning steps it every batch, not every epoch
+    lrs = []
+    for _ in range(101):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(1e-3) and lrs[4] == pytest.approx(5e-3, rel=0.01)  # (step + 1) / 10 of the peak
+    assert all(a < b for a, b in zip(lrs[:10], lrs[1:10]))
+    assert all(a > b for a, b in zip(lrs[9:100], lrs[10:100]))
+    assert lrs[50] == pytest.approx(0.5e-2) and lrs[100] == 0.0  # half-way down the cosine; zero at the end
+
+
 def _learning_rates_and_decays(module):
     module.trainer = SimpleNamespace(estimated_stepping_batches=100, callbacks=[])
     optimizer = module.configure_optimizers()["optimizer"]
