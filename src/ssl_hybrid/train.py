@@ -26,8 +26,8 @@ from ssl_hybrid.run_summary import (
 from ssl_hybrid.settings import check_number
 
 log = logging.getLogger(__name__)
-# Start-up is counted from the package import for the first run of a process, from the call to train() for the
-# later runs of a multirun.
+# A run's clock (startup_seconds, wall_seconds) starts at the package import for the first run of a process, at
+# the call to train() for the later runs of a multirun.
 _unclaimed_import_time = [ssl_hybrid.IMPORTED_AT]
 
 
@@ -53,8 +53,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     wandb_run_id = check_resume(cfg)  # before the run writes anything: a refused resume in place leaves its run as it was
     trainer: pl.Trainer | None = None
     in_training = False
-    started = time.monotonic()
-    startup_origin = _unclaimed_import_time.pop() if _unclaimed_import_time else started
+    started = _unclaimed_import_time.pop() if _unclaimed_import_time else time.monotonic()
     try:
         check_trainer_settings(cfg.trainer)
         pl.seed_everything(cfg.seed, workers=True)
@@ -86,7 +85,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         in_training = True
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         in_training = False
-        summary.update(training_progress(trainer, timer, images_per_step, startup_origin))
+        summary.update(training_progress(trainer, timer, images_per_step, started))
         if cfg.get("test"):
             (test_metrics,) = trainer.test(model, datamodule=datamodule, ckpt_path=summary.get("best_checkpoint"))
             summary.update(plain_metrics(test_metrics))
@@ -101,7 +100,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.error("run %s: %s", summary["status"], summary["error"])
         if in_training:  # record how far it got, without masking the error itself
             with contextlib.suppress(Exception):
-                summary.update(training_progress(trainer, timer, images_per_step, startup_origin))
+                summary.update(training_progress(trainer, timer, images_per_step, started))
         raise
     finally:
         summary["wall_seconds"] = time.monotonic() - started
