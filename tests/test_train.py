@@ -63,7 +63,8 @@ def test_a_run_in_true_half_precision_trains_tests_and_draws_samples(train_cfg, 
     """bf16-true casts weights and buffers, so the inputs and the prior's samples must follow them."""
     summary = train(train_cfg("trainer.max_steps=6", "trainer.val_check_interval=3", "+trainer.precision=bf16-true"))
     assert summary["status"] == "completed" and summary["global_step"] == 6
-    assert 0 <= summary["test/acc"] <= 1 and summary["test/nelbo_bpd"] > 0  # null if not finite
+    # finite (a non-finite metric is recorded as null)
+    assert summary["test/acc"] is not None and summary["test/nelbo_bpd"] is not None and summary["test/nelbo_bpd"] > 0
     weights = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert {tensor.dtype for name, tensor in weights.items() if name.endswith(".weight")} == {torch.bfloat16}
     assert (tmp_path / "run" / "samples.png").stat().st_size > 0
