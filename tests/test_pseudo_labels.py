@@ -60,3 +60,27 @@ def test_a_prior_multiplies_the_prediction():
     labels, weights = PseudoLabeler(3, threshold=0.5)(weak, prior)
     # uniform prior: the prediction stands; second row: 0.05 : 0.06 : 0.14 after the product
     assert labels.tolist() == [0, 2] and weights.tolist() == [1.0, 1.0]
+
+
+def test_one_training_step_moves_each_running_statistic_a_hundredth_of_the_way():
+    """momentum 0.99: an exponential moving average whose horizon is about 100 steps."""
+    torch.manual_seed(0)
+    labeler = PseudoLabeler(4, mask="soft", distribution_alignment=True)
+    weak = torch.randn(16, 4) * 3
+    probs = torch.softmax(weak, dim=1)
+    mean_probs = 0.99 * torch.full((4,), 0.25) + 0.01 * probs.mean(dim=0)
+    aligned = probs / mean_probs
+    confidence = (aligned / aligned.sum(dim=1, keepdim=True)).max(dim=1).values
+    labeler(weak)
+    torch.testing.assert_close(labeler.mean_probs, mean_probs)
+    torch.testing.assert_close(labeler.confidence_mean, 0.99 * 0.25 + 0.01 * confidence.mean())
+    torch.testing.assert_close(labeler.confidence_var, 0.99 * 1.0 + 0.01 * confidence.var(correction=0))
+
+
+def test_alignment_applies_to_the_prediction_times_the_prior():
+    weak = torch.log(torch.tensor([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2]]))
+    prior = torch.tensor([[1 / 3, 1 / 3, 1 / 3], [0.1, 0.2, 0.7]])
+    # in eval mode the running mean prediction stays uniform, so alignment changes nothing: the prior still decides
+    labeler = PseudoLabeler(3, threshold=0.5, distribution_alignment=True).eval()
+    labels, weights = labeler(weak, prior)
+    assert labels.tolist() == [0, 2] and weights.tolist() == [1.0, 1.0]
