@@ -5,7 +5,16 @@ import torch
 
 from conftest import accuracy, fit_ready, image_key
 from ssl_hybrid.data import SemiSupervisedDataModule
-from ssl_hybrid.label_propagation import WhitenedPCA, extend_labels, knn_graph, propagate_labels, spread_labels
+from ssl_hybrid.label_propagation import (
+    EDGE_POWER,
+    NEIGHBOUR_WEIGHT,
+    SPREADING_ITERATIONS,
+    WhitenedPCA,
+    extend_labels,
+    knn_graph,
+    propagate_labels,
+    spread_labels,
+)
 from ssl_hybrid.data.labels import split_labels
 
 
@@ -21,12 +30,40 @@ def test_labels_spread_along_the_graph_not_by_distance_to_the_nearest_label():
     assert (spread[:40].argmax(1) == 0).all() and (spread[40:].argmax(1) == 1).all()
 
 
+def test_spreading_is_zhou_et_als_iteration_on_the_symmetrised_graph():
+    """A dense float64 reference of the docstring's formula on a small random graph."""
+    torch.manual_seed(0)
+    similarities, indices = knn_graph(torch.randn(12, 4) + 2.0, 3)
+    labeled, labels = torch.tensor([0, 5, 7]), torch.tensor([0, 1, 1])
+    weights = torch.zeros(12, 12, dtype=torch.float64)
+    weights[torch.arange(12).repeat_interleave(3), indices.reshape(-1)] = similarities.double().clamp_min(0).reshape(-1) ** EDGE_POWER
+    weights = weights + weights.T
+    scale = weights.sum(dim=1).rsqrt()
+    normalised = scale[:, None] * weights * scale[None, :]
+    seeds = torch.zeros(12, 2, dtype=torch.float64)
+    seeds[labeled, labels] = 1.0
+    spread = seeds
+    for _ in range(SPREADING_ITERATIONS):
+        spread = NEIGHBOUR_WEIGHT * normalised @ spread + (1 - NEIGHBOUR_WEIGHT) * seeds
+    expected = (spread / spread.sum(dim=1, keepdim=True)).float()
+    torch.testing.assert_close(spread_labels(similarities, indices, labeled, labels, 2), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_a_new_image_takes_its_neighbours_distributions_weighted_as_the_edges_are():
+    theta = 0.4  # the query's angle; the two nodes lie at 0 and 90 degrees
+    nodes = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    query = torch.tensor([[torch.cos(torch.tensor(theta)), torch.sin(torch.tensor(theta))]])
+    votes = torch.tensor([torch.cos(torch.tensor(theta)), torch.sin(torch.tensor(theta))]) ** EDGE_POWER
+    extended = extend_labels(query, nodes, torch.eye(2), neighbours=2)
+    torch.testing.assert_close(extended[0], votes / votes.sum())
+
+
 @pytest.mark.parametrize("blur", [False, True])
 def test_whitened_components_are_uncorrelated_with_unit_variance(digits, blur):
     scores = WhitenedPCA.fit(digits.train.images, 10, blur=blur)(digits.train.images)
-    covariance = scores.T @ scores / (len(scores) - 1)
     assert scores.shape == (len(digits.train.images), 10)
-    assert torch.allclose(covariance, torch.eye(10), atol=0.05)
+    assert torch.allclose(scores.mean(dim=0), torch.zeros(10), atol=1e-4)  # the images were centred
+    assert torch.allclose(torch.cov(scores.T), torch.eye(10), atol=0.05)
 
 
 def test_more_components_than_pixels_are_refused(digits):
