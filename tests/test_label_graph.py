@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from conftest import accuracy
 from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.label_propagation import WhitenedPCA
+from ssl_hybrid.models.label_graph import LabelGraph, two_view_features
 from ssl_hybrid.models import HybridModule
 from ssl_hybrid.models.base import load_module
 from ssl_hybrid.train import train
@@ -22,6 +23,30 @@ def _validation_images(datamodule: SemiSupervisedDataModule) -> tuple[torch.Tens
     """The run's validation images and labels, as the datamodule hands them out."""
     images, labels = zip(*datamodule.val_dataloader())
     return torch.cat(images), torch.cat(labels)
+
+
+def test_each_view_has_unit_length_so_a_cosine_is_the_mean_of_the_two_views_cosines(digits):
+    images = digits.train.images[:6]
+    pca = WhitenedPCA.fit(digits.train.images, 10)
+    encoded = torch.randn(6, 32) * 5
+    features = two_view_features(pca, images, encoded)
+    for view in features.split([32, 10], dim=1):
+        torch.testing.assert_close(view.norm(dim=1), torch.ones(6))
+    unit = F.normalize(features, dim=1)
+    each = [F.cosine_similarity(view[:, None], view[None], dim=2) for view in (encoded, pca(images))]
+    torch.testing.assert_close(unit @ unit.T, (each[0] + each[1]) / 2)
+
+
+@pytest.mark.parametrize("blur", [False, True])
+def test_new_images_are_projected_as_the_nodes_were_also_after_loading(digits, blur):
+    images, labels = digits.train.images[:200], digits.train.labels[:20]
+    encoded = torch.randn(200, 16)
+    graph = LabelGraph()
+    graph.fit(WhitenedPCA.fit(images, 10, blur=blur), 5, images, encoded, torch.arange(20), labels, 10)
+    loaded = LabelGraph()
+    loaded.load_state_dict(graph.state_dict())
+    for fitted in (graph, loaded):  # a node's own image lands on the node (stored in half precision)
+        torch.testing.assert_close(fitted.features(images, encoded), graph.node_features.float(), atol=2e-3, rtol=0)
 
 
 def test_a_graph_run_predicts_after_loading_as_it_was_tested(train_cfg, tmp_path, digits):

@@ -51,8 +51,6 @@ class LabelGraph(nn.Module):
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.neighbours, self.blur = state["neighbours"], state["blur"]
 
-    def _pca(self) -> WhitenedPCA:
-        return WhitenedPCA(self.pca_mean.cpu(), self.pca_axes.cpu(), self.pca_scale.cpu(), self.blur)
 
     @torch.no_grad()
     def fit(
@@ -74,10 +72,15 @@ class LabelGraph(nn.Module):
         self.pca_mean, self.pca_axes, self.pca_scale = (t.to(device) for t in (pca.mean, pca.axes, pca.scale))
         self.neighbours, self.blur = neighbours, pca.blur
 
+    def features(self, images: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
+        """New uint8 images (``encoded``: their encoder features) in the graph's space, projected as its nodes were."""
+        pca = WhitenedPCA(self.pca_mean.cpu(), self.pca_axes.cpu(), self.pca_scale.cpu(), self.blur)
+        return two_view_features(pca, images, encoded)
+
     @torch.no_grad()
     def forward(self, images: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
         """Class distributions ``(N, C)`` for new uint8 images from their nearest nodes."""
-        queries = two_view_features(self._pca(), images, encoded)
+        queries = self.features(images, encoded)
         return extend_labels(queries, self.node_features.float(), self.node_labels.float(), self.neighbours)
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
