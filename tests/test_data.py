@@ -6,13 +6,14 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 from sklearn.datasets import load_digits as sklearn_digits
 
 from conftest import FASHION_MNIST_DIR, fit_ready, image_key, needs_fashion_mnist, write_idx
 from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.data.idx import read_idx
 from ssl_hybrid.data.labels import split_labels
-from ssl_hybrid.data.sampling import CyclingSampler
+from ssl_hybrid.data.sampling import CyclingSampler, ResumableLoader
 from ssl_hybrid.data.sources import load_fashion_mnist, load_image_folder
 
 
@@ -254,3 +255,21 @@ def test_strong_transforms_give_two_views_of_each_unlabeled_image(digits):
         # the same image with one solid rectangle of the fill value
         assert changed[patch].all() and changed.sum() == changed[patch].numel() and (erased[0][patch] == fill).all()
     assert batch["labeled"][0].shape == (8, 1, 8, 8)  # labeled images keep a single view
+
+
+def test_a_loader_resumed_after_k_batches_hands_out_the_rest_of_its_pass_and_keeps_counting():
+    def loader():
+        return ResumableLoader(TensorDataset(torch.arange(20)), batch_size=4, sampler=CyclingSampler(20, 20))
+
+    whole = [batch.tolist() for batch, in loader()]
+    assert len(whole) == 5
+    for k in range(len(whole) + 1):
+        resumed = loader()
+        resumed.load_state_dict({"batches_handed_out": k})
+        drawn = []
+        for batch, in resumed:
+            drawn.append(batch.tolist())
+            # what a checkpoint taken now records, for a second interruption
+            assert resumed.state_dict() == {"batches_handed_out": k % len(whole) + len(drawn)}
+        assert drawn == (whole[k:] if k < len(whole) else whole)  # an ended pass resumes at the next one's start
+        assert [batch.tolist() for batch, in resumed] == whole  # and the pass after is whole again
