@@ -11,6 +11,7 @@ from sklearn.datasets import load_digits as sklearn_digits
 
 from conftest import FASHION_MNIST_DIR, fit_ready, image_key, needs_fashion_mnist, write_idx
 from ssl_hybrid.data import SemiSupervisedDataModule
+from ssl_hybrid.data.datamodule import apply_to_uint8
 from ssl_hybrid.data.idx import read_idx
 from ssl_hybrid.data.labels import split_labels
 from ssl_hybrid.data.sampling import CyclingSampler, ResumableLoader
@@ -229,6 +230,29 @@ def test_augmentations_that_change_the_image_size_are_refused_naming_their_key()
     batch, *_ = next(iter(dm.train_dataloader()))
     with pytest.raises(ValueError, match=r"data.strong_transforms turn images of shape \(1, 8, 8\) into \(1, 6, 6\)"):
         dm.on_after_batch_transfer(batch, 0)
+
+
+def test_train_transforms_act_on_the_labeled_images_too_and_leave_their_labels():
+    from kornia.augmentation import RandomHorizontalFlip
+
+    dm = fit_ready(SemiSupervisedDataModule("digits", unlabeled_ratio=1, batch_size=8, train_transforms=[RandomHorizontalFlip(p=1.0)]))
+    batch, *_ = next(iter(dm.train_dataloader()))
+    (x_l, y_l), x_u = batch["labeled"], batch["unlabeled"]
+    augmented = dm.on_after_batch_transfer({"labeled": (x_l.clone(), y_l.clone()), "unlabeled": x_u.clone()}, 0)
+    assert torch.equal(augmented["labeled"][0], x_l.flip(-1)) and torch.equal(augmented["labeled"][1], y_l)
+    assert torch.equal(augmented["unlabeled"], x_u.flip(-1))
+
+
+def test_a_fractional_unlabeled_ratio_rounds_the_unlabeled_batch_to_the_nearest_image():
+    dm = fit_ready(SemiSupervisedDataModule("digits", unlabeled_ratio=1.9, batch_size=3))  # 5.7 images
+    batch, *_ = next(iter(dm.train_dataloader()))
+    assert dm.unlabeled_batch_size == 6 and len(batch["unlabeled"]) == 6
+
+
+def test_back_to_8_bits_each_pixel_takes_the_nearest_level():
+    images = torch.arange(0, 256, dtype=torch.uint8).reshape(1, 1, 16, 16)
+    assert torch.equal(apply_to_uint8(lambda x: x + 0.4 / 255, images), images)
+    assert torch.equal(apply_to_uint8(lambda x: x + 0.6 / 255, images), (images.int() + 1).clamp(max=255).to(torch.uint8))
 
 
 def test_strong_transforms_give_two_views_of_each_unlabeled_image(digits):
