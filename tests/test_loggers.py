@@ -42,6 +42,18 @@ def test_online_with_a_netrc_entry_from_wandb_login(host, no_credentials):
     assert resolve_wandb_mode() == "online"
 
 
+@pytest.mark.parametrize(
+    "url, address", [("http://wandb.local", ("wandb.local", 80)), ("https://wandb.local", ("wandb.local", 443)),
+                     ("http://wandb.local:8080", ("wandb.local", 8080))],
+)  # fmt: skip
+def test_the_server_is_probed_at_its_schemes_default_port(no_credentials, monkeypatch, url, address):
+    probed = []
+    monkeypatch.setattr(loggers, "wandb_server_reachable", lambda host, port: probed.append((host, port)) or True)
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", url)
+    assert resolve_wandb_mode() == "online" and probed == [address]
+
+
 def test_offline_with_a_warning_when_the_server_cannot_be_reached(monkeypatch, caplog):
     with socket.socket() as closed:  # a local port that nothing listens on refuses at once
         closed.bind(("127.0.0.1", 0))

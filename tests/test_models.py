@@ -87,6 +87,17 @@ def test_labels_shape_the_encoder_only_when_alpha_is_above_zero(alpha, digits):
     assert same == (alpha == 0.0)  # alpha = 0: the encoder learns from the ELBO alone (M1)
 
 
+def test_the_latent_is_drawn_with_the_posteriors_standard_deviation(digits, monkeypatch):
+    vae = HybridModule(10, (1, 8, 8), alpha=0.5).vae
+    features, images = torch.randn(4, 128), digits.train.images[:4]
+    monkeypatch.setattr(torch, "randn_like", torch.ones_like)  # z = mu + sigma
+    decoded = []
+    vae.decoder.register_forward_hook(lambda module, inputs, output: decoded.append(inputs[0]))
+    vae(features, images)
+    mu, logvar = vae.posterior(features).chunk(2, dim=1)
+    torch.testing.assert_close(decoded[0], mu + logvar.mul(0.5).exp())
+
+
 def _ce_and_nelbo(module, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The labeled images' cross-entropy and the mean negative ELBO per dimension of all images, recomputed
     image by image (eval mode: each image's features do not depend on the rest of the batch)."""

@@ -53,6 +53,16 @@ def test_discretized_logistic_is_a_distribution_over_the_256_levels():
         assert total.item() == pytest.approx(1.0, abs=2e-3)
 
 
+def test_where_a_bins_mass_underflows_it_is_the_density_at_the_centre_times_the_bin_width():
+    # 1.5 to the right of the location at scale 0.1: a mass of about 2e-8, which float32 cannot tell from 0
+    log_scale, x = math.log(0.1), torch.tensor(128, dtype=torch.uint8).view(1, 1, 1, 1)
+    loc = 128 / 127.5 - 1.0 - 1.5
+    params = torch.tensor([loc, log_scale]).view(1, 2, 1, 1)
+    edges = torch.sigmoid(torch.tensor([1.5 + 1 / 255, 1.5 - 1 / 255], dtype=torch.float64) / 0.1)
+    exact = torch.log(edges[0] - edges[1]).item()  # in float64
+    assert DiscretizedLogistic().log_prob(params, x).item() == pytest.approx(exact, abs=0.01)
+
+
 def test_bernoulli_log_prob_is_the_grey_levels_log_likelihood_summed_over_pixels():
     # by hand: logit 0 gives p = 1/2, so any grey level x costs x log 1/2 + (1 - x) log 1/2 = -log 2 per pixel;
     # logit log 3 gives p = 3/4, and x = 51/255 = 0.2 costs 0.2 log 3/4 + 0.8 log 1/4
