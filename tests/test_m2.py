@@ -71,6 +71,18 @@ def test_m2_training_loss_is_alpha_times_ce_plus_one_minus_alpha_times_both_boun
             assert model.training_step(batch, 0).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_m2_at_alpha_zero_keeps_the_labels_cross_entropy_off_the_encoder(digits):
+    model = quiet(M2Module(10, (1, 8, 8), alpha=0.0, latent_dim=4, decoder_width=8))
+    ce = []
+    model.log_training_step = lambda logits, labels, values: ce.append(values["ce"])
+    loss = model.training_step(digits_batch(digits), 0)
+    encoder = list(model.backbone.parameters())
+    assert all(g is None for g in torch.autograd.grad(ce[0], encoder, retain_graph=True, allow_unused=True))
+    # the bound still trains the encoder, and q(y | x) through the unlabeled images' bound
+    assert all(g is not None and g.any() for g in torch.autograd.grad(loss, encoder, retain_graph=True)[:2])
+    assert torch.autograd.grad(loss - ce[0], model.classifier.weight)[0].any()  # alpha = 0: loss = NELBO + CE
+
+
 @pytest.fixture(scope="module")
 def m2_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("m2") / "run"
