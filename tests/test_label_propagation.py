@@ -50,11 +50,10 @@ def test_spreading_is_zhou_et_als_iteration_on_the_symmetrised_graph():
 
 
 def test_a_new_image_takes_its_neighbours_distributions_weighted_as_the_edges_are():
-    theta = 0.4  # the query's angle; the two nodes lie at 0 and 90 degrees
-    nodes = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    query = torch.tensor([[torch.cos(torch.tensor(theta)), torch.sin(torch.tensor(theta))]])
-    votes = torch.tensor([torch.cos(torch.tensor(theta)), torch.sin(torch.tensor(theta))]) ** EDGE_POWER
-    extended = extend_labels(query, nodes, torch.eye(2), neighbours=2)
+    angle = torch.tensor(0.4)  # the query's; the two nodes, one per class, lie at 0 and 90 degrees
+    direction = torch.stack([angle.cos(), angle.sin()])  # its cosine similarity with each node
+    extended = extend_labels(direction[None], torch.eye(2), torch.eye(2), neighbours=2)
+    votes = direction**EDGE_POWER
     torch.testing.assert_close(extended[0], votes / votes.sum())
 
 

@@ -51,7 +51,6 @@ class LabelGraph(nn.Module):
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.neighbours, self.blur = state["neighbours"], state["blur"]
 
-
     @torch.no_grad()
     def fit(
         self,
