@@ -218,6 +218,19 @@ def test_image_folder_refuses_test_or_val_folders_that_do_not_match_labeled(dama
         load_image_folder(str(root), channels=1, image_size=8)
 
 
+def test_image_folder_skips_hidden_folders_and_refuses_an_empty_class(image_folder_root, tmp_path):
+    root = tmp_path / "images"
+    shutil.copytree(image_folder_root, root, ignore=shutil.ignore_patterns("unlabeled"))
+    for hidden in ("labeled/.ipynb_checkpoints", "test/.ipynb_checkpoints", "labeled/digit_3/.ipynb_checkpoints"):
+        (root / hidden).mkdir()
+        shutil.copy(next((root / "labeled" / "digit_3").glob("*.png")), root / hidden / "copy-checkpoint.png")
+    splits = load_image_folder(str(root), channels=1, image_size=8)
+    assert splits.classes == tuple(f"digit_{c}" for c in range(10)) and len(splits.train) == 300
+    (root / "labeled" / "digit_10").mkdir()  # a class folder without images would be a class nothing teaches
+    with pytest.raises(ValueError, match=r"class folders \['digit_10'\] of .*labeled hold no images"):
+        load_image_folder(str(root), channels=1, image_size=8)
+
+
 def test_image_folder_needs_one_image_size(image_folder_root):
     with pytest.raises(ValueError, match="data.image_size must be an integer >= 1, got None"):
         load_image_folder(str(image_folder_root), channels=1, image_size=None)

@@ -173,8 +173,19 @@ def load_stl10(root: str, download: bool = False) -> DatasetSplits:
     )
 
 
+def _visible(path: Path, folder: Path) -> bool:
+    """Not hidden below ``folder``: tools leave folders such as .ipynb_checkpoints/ that are not data."""
+    return not any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and _visible(p, folder)
+    )
+
+
+def _class_names(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir() if p.is_dir() and _visible(p, folder)}
 
 
 def _decode(paths: list[Path], channels: int, image_size: int) -> torch.Tensor:
@@ -194,7 +205,7 @@ def _decode(paths: list[Path], channels: int, image_size: int) -> torch.Tensor:
 
 def _class_folder(folder: Path, classes: tuple[str, ...], channels: int, image_size: int) -> LabeledImages:
     """The images of ``folder/<class>/`` for the classes of labeled/; refuses other class folders and no images."""
-    unknown = {p.name for p in folder.iterdir() if p.is_dir()} - set(classes)
+    unknown = _class_names(folder) - set(classes)
     if unknown:
         raise ValueError(f"image_folder: classes {sorted(unknown)} of {folder} have no folder in labeled/")
     paths, labels = [], []
@@ -219,12 +230,16 @@ def load_image_folder(root: str | None, download: bool = False, channels: int = 
     for required in ("labeled", "test"):
         if not (root_path / required).is_dir():
             raise FileNotFoundError(f"image_folder: {root_path / required} is missing (expected <root>/{required}/<class>/*)")
-    classes = tuple(sorted(p.name for p in (root_path / "labeled").iterdir() if p.is_dir()))
+    classes = tuple(sorted(_class_names(root_path / "labeled")))
     if not classes:
         raise FileNotFoundError(f"image_folder: no class folders in {root_path / 'labeled'}")
+    train = _class_folder(root_path / "labeled", classes, channels, image_size)
+    empty = [name for label, name in enumerate(classes) if not (train.labels == label).any()]
+    if empty:
+        raise ValueError(f"image_folder: class folders {empty} of {root_path / 'labeled'} hold no images")
     val_dir, unlabeled_dir = root_path / "val", root_path / "unlabeled"
     return DatasetSplits(
-        train=_class_folder(root_path / "labeled", classes, channels, image_size),
+        train=train,
         test=_class_folder(root_path / "test", classes, channels, image_size),
         classes=classes,
         val=_class_folder(val_dir, classes, channels, image_size) if val_dir.is_dir() else None,
