@@ -78,10 +78,14 @@ def test_alpha_one_reports_no_nelbo(train_cfg, tmp_path):
 
 @pytest.mark.parametrize(
     "override, warning",
-    [("data.val_per_class=0", "no validation images"), ("trainer.val_check_interval=7", "beyond trainer.max_steps (6)")],
+    [
+        ("data.val_per_class=0", "no validation images"),
+        ("trainer.val_check_interval=7", "no validation in the run's 6 steps (trainer.val_check_interval=7)"),
+        ("trainer.max_steps=-1 trainer.max_epochs=1", "no validation in the run's 5 steps (trainer.val_check_interval=10)"),
+    ],
 )
 def test_a_run_without_validation_says_so_and_tests_its_final_weights(override, warning, train_cfg, tmp_path, caplog):
-    summary = train(train_cfg("trainer.max_steps=6", override))
+    summary = train(train_cfg("trainer.max_steps=6", *override.split()))
     assert warning in caplog.text and "so no best checkpoint; the final weights are tested" in caplog.text
     assert summary["status"] == "completed" and summary["val/acc_best"] is None and summary["test/acc"] is not None
     assert {path.name for path in (tmp_path / "run" / "checkpoints").iterdir()} == {"last.ckpt"}

@@ -74,18 +74,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for logger in trainer.loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-        interval = trainer.val_check_interval
         if datamodule.num_val_images == 0:
             log.warning("data.val_per_class=0: no validation images, so no best checkpoint; the final weights are tested")
-        elif isinstance(interval, int) and 0 < trainer.max_steps < interval and not cfg.get("ckpt_path"):
-            log.warning(
-                "trainer.val_check_interval (%d) is beyond trainer.max_steps (%d): no validation, so no best "
-                "checkpoint; the final weights are tested", interval, trainer.max_steps,
-            )  # fmt: skip
         in_training = True
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         in_training = False
         summary.update(training_progress(trainer, timer, images_per_step, started))
+        # however the run's length was set (max_steps, max_epochs, max_time), it may have ended before a validation
+        if datamodule.num_val_images > 0 and "val/acc" not in trainer.callback_metrics and not cfg.get("ckpt_path"):
+            log.warning(
+                "no validation in the run's %d steps (trainer.val_check_interval=%s), so no best checkpoint; the "
+                "final weights are tested", trainer.global_step, trainer.val_check_interval,
+            )  # fmt: skip
         if cfg.get("test"):
             (test_metrics,) = trainer.test(model, datamodule=datamodule, ckpt_path=summary.get("best_checkpoint"))
             summary.update(plain_metrics(test_metrics))
