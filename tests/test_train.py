@@ -248,6 +248,8 @@ def test_fashion_mnist_end_to_end_from_idx_files(train_cfg, fashion_idx_dir):
         ("trainer.max_steps=-1", ValueError, "trainer.max_steps"),  # no length: the cosine schedule has no end
         ("trainer.max_steps=0", ValueError, "trainer.max_steps"),  # Lightning would test the untrained model
         ("trainer.val_check_interval=0", ValueError, "trainer.val_check_interval"),  # Lightning: ZeroDivisionError
+        ("seed=1.5", ValueError, "seed must be an integer"),  # Lightning would seed 1 and metrics.json record 1.5
+        ("seed=null", ValueError, "seed must be an integer"),  # Lightning would seed 0 and metrics.json record null
     ],
 )
 def test_a_failing_run_still_writes_its_summary_naming_what_to_change(override, error, named, train_cfg, tmp_path):

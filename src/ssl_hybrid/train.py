@@ -56,6 +56,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     started = _unclaimed_import_time.pop() if _unclaimed_import_time else time.monotonic()
     try:
         check_trainer_settings(cfg.trainer)
+        check_number("seed", cfg.seed, integer=True, at_least=0, at_most=2**32 - 1)  # numpy's seed range
         pl.seed_everything(cfg.seed, workers=True)
         datamodule = instantiate(cfg.data, _convert_="all")
         model = instantiate(
