@@ -253,6 +253,23 @@ def test_compare_warns_when_a_point_pools_runs_of_different_settings(sweep, caps
     assert f"{key} {expected}" in warnings[0] and f"--by {key}" in warnings[0]
 
 
+def test_compare_warns_when_a_point_pools_alphas_or_series_that_by_does_not_split(sweep, capsys):
+    assert main([str(sweep), "--x", "data.split_seed"]) == 0  # each split seed's point holds both alphas
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2 and all("pools runs with alpha 0.9, 1.0 (split them with --by alpha)" in w for w in warnings)
+    _edit_summary(sweep / "0", objective="m2")
+    assert main([str(sweep), "--by"]) == 0  # no series keys: each alpha's point pools both split seeds
+    assert "pools runs with objective blend, m2 (split them with --by objective)" in capsys.readouterr().err
+
+
+def test_a_run_without_validation_does_not_change_how_the_others_are_chosen(sweep, capsys):
+    _edit_summary(sweep / "0", drop=("val/acc_as_tested",), **{"val/acc_best": None})  # data.val_per_class=0
+    assert main([str(sweep)]) == 0
+    captured = capsys.readouterr()
+    assert "chosen by val/acc_as_tested:" in captured.out
+    assert f"warning: 1 of 4 runs have no val/acc_as_tested, so no point counts them: {sweep / '0'}" in captured.err
+
+
 def test_compare_on_the_nelbo_itself_has_one_nelbo_column(sweep, capsys):
     assert main([str(sweep), "--metric", "test/nelbo_bpd"]) == 0
     assert capsys.readouterr().out.splitlines()[1].count("test/nelbo_bpd") == 1

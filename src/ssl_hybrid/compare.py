@@ -6,8 +6,8 @@ listed as problems instead of being dropped silently. Where a series has several
 its best one, and where there are several series, a third the best (series, x) of all (every one that
 validation ties, with a warning); each is chosen on validation (``--select``), never on the reported test metric:
 by default on the validation images classified as the test images are (``val/acc_as_tested``: by the label graph
-where it classifies), or, if any run is older than that metric, on the best validation accuracy during training
-(``val/acc_best``).
+where it classifies), or, if any validated run is older than that metric, on the best validation accuracy during
+training (``val/acc_best``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ _ABSENT = object()  # Run.get's default where a key is missing, as opposed to pr
 SELECT_AS_TESTED, SELECT_DURING_TRAINING = "val/acc_as_tested", "val/acc_best"
 # settings that a point of the table should not average over unless asked to (--by splits them): warned about
 POOLING_KEYS = (
-    "dataset", "backbone", "labels_per_class", "trainer.max_steps", "batch_size", "unlabeled_ratio", "latent_dim",
+    "alpha", *SERIES_KEYS, "dataset", "backbone", "labels_per_class", "trainer.max_steps", "batch_size", "unlabeled_ratio", "latent_dim",
     "consistency_mask", "distribution_alignment", "teacher_ema",
 )  # fmt: skip
 
@@ -374,7 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(runs)} runs found, {len(good)} usable, {len(runs) - len(good)} with problems")
     if not good:
         return 1
-    select = args.select or (SELECT_AS_TESTED if all(run.has(SELECT_AS_TESTED) for run in good) else SELECT_DURING_TRAINING)
+    validated = [run for run in good if _number(run.get(SELECT_DURING_TRAINING)) is not None]  # val_per_class=0: none
+    select = args.select or (SELECT_AS_TESTED if all(run.has(SELECT_AS_TESTED) for run in validated) else SELECT_DURING_TRAINING)
     asked = [args.x, args.metric, select, *(args.by if args.by != list(SERIES_KEYS) else [])]
     unknown = [key for key in asked if not any(run.has(key) for run in good)]
     if unknown:
