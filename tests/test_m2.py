@@ -124,8 +124,9 @@ def test_sample_grids_draw_the_asked_classes():
     for label, same in ((3, True), (4, False)):
         torch.manual_seed(1)  # the same z: only the label differs
         assert torch.equal(threes, m2.sample(5, torch.full((5,), label))) == same
-    with pytest.raises(ValueError, match="label"):
-        draw_samples(m2, 5, label=10)
+    for label in (10, -1, "abc"):
+        with pytest.raises(ValueError, match=rf"label must be an integer >= 0 and < 10, or null, got {label!r}"):
+            draw_samples(m2, 5, label=label)
     blend = HybridModule(10, (3, 16, 16), alpha=0.5).eval()
     assert draw_samples(blend, 4).shape == (4, 3, 16, 16)
     with pytest.raises(ValueError, match="not class-conditional"):

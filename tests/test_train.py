@@ -11,6 +11,7 @@ from pathlib import Path
 from unittest.mock import Mock
 
 import pytest
+import pytorch_lightning as pl
 import torch
 import wandb
 from hydra.errors import InstantiationException
@@ -217,6 +218,17 @@ def test_a_run_stopped_mid_training_records_why_and_keeps_its_latest_state(
     assert summary["best_checkpoint"].endswith("best.ckpt")
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 15
     assert all((tmp_path / "run" / f"{name}.png").stat().st_size > 0 for name in ("samples", "reconstructions"))
+
+
+def test_ctrl_c_before_training_is_recorded_as_an_interruption(train_cfg, tmp_path, monkeypatch):
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pl, "seed_everything", ctrl_c)  # the first thing a run does after its checks
+    with pytest.raises(KeyboardInterrupt):
+        train(train_cfg())
+    summary = read_summary(tmp_path / "run")
+    assert summary["status"] == "interrupted" and summary["error"] == "stopped by Ctrl-C or a signal"
 
 
 def test_image_folder_end_to_end(train_cfg, tmp_path, image_folder_root):

@@ -17,6 +17,7 @@ from torchvision.utils import save_image
 from ssl_hybrid.models.base import SemiSupervisedModule, load_module
 from ssl_hybrid.plots import comparison_grid, samples_grid
 from ssl_hybrid.run_record import run_hydra_files
+from ssl_hybrid.settings import check_number
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,7 @@ log = logging.getLogger(__name__)
 def draw_samples(model: SemiSupervisedModule, n: int, label: int | None = None) -> torch.Tensor:
     """``n`` samples as images in [0, 1]; class-conditional models cycle through the classes, or draw only
     ``label``."""
-    if label is not None and not 0 <= label < model.num_classes:
-        raise ValueError(f"label must lie in [0, {model.num_classes}), got {label}")
+    check_number("label", label, integer=True, at_least=0, below=model.num_classes, nullable=True)
     return model.sample(n, None if label is None else torch.full((n,), label))
 
 

@@ -94,10 +94,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return summary
     except BaseException as error:
         # Lightning answers Ctrl-C with a graceful shutdown, then sys.exit(1)
-        summary["status"] = "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
-        summary["error"] = (
-            "stopped by Ctrl-C or a signal" if isinstance(error, SystemExit) else f"{type(error).__name__}: {error}"
-        )
+        interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))  # KeyboardInterrupt: before training
+        summary["status"] = "interrupted" if interrupted else "failed"
+        summary["error"] = "stopped by Ctrl-C or a signal" if interrupted else f"{type(error).__name__}: {error}"
         log.error("run %s: %s", summary["status"], summary["error"])
         if in_training:  # record how far it got, without masking the error itself
             with contextlib.suppress(Exception):
