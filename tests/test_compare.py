@@ -270,6 +270,12 @@ def test_a_run_without_validation_does_not_change_how_the_others_are_chosen(swee
     assert f"warning: 1 of 4 runs have no val/acc_as_tested, so no point counts them: {sweep / '0'}" in captured.err
 
 
+def test_an_x_that_is_not_a_number_is_tabled_and_the_empty_plot_explained(sweep, capsys):
+    assert main([str(sweep), "--x", "data.dataset", "--by", "model.alpha"]) == 0
+    assert [(row["data.dataset"], row["n"]) for row in _csv_rows(sweep)] == [("digits", "2"), ("digits", "2")]
+    assert "warning: no data.dataset value is a number, so alpha_curve.png has no curve" in capsys.readouterr().err
+
+
 def test_compare_on_the_nelbo_itself_has_one_nelbo_column(sweep, capsys):
     assert main([str(sweep), "--metric", "test/nelbo_bpd"]) == 0
     assert capsys.readouterr().out.splitlines()[1].count("test/nelbo_bpd") == 1

@@ -325,8 +325,11 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, x: str, metric: str) -> Non
     ax.set_xlabel(x)
     ax.set_ylabel(f"{metric} (mean ± std over runs)")
     ax.grid(alpha=0.3)
-    # below the axes, so it never hides a point
-    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    if ax.lines:
+        # below the axes, so it never hides a point
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    else:
+        print(f"warning: no {x} value is a number, so {path.name} has no curve (the table and csv have them)", file=sys.stderr)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
