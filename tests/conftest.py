@@ -79,6 +79,12 @@ def accuracy(scores: torch.Tensor, labels: torch.Tensor) -> float:
     return (scores.argmax(1) == labels).float().mean().item()
 
 
+def served(loader) -> tuple[torch.Tensor, torch.Tensor]:
+    """All images and labels of an evaluation loader, in its order."""
+    images, labels = zip(*loader)
+    return torch.cat(images), torch.cat(labels)
+
+
 def fit_ready(datamodule, world_size: int = 1, rank: int = 0):
     """A datamodule whose train loader can be built without a Trainer (as rank ``rank`` of ``world_size``)."""
     datamodule.trainer = SimpleNamespace(world_size=world_size, global_rank=rank)

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import TensorDataset
 from sklearn.datasets import load_digits as sklearn_digits
 
-from conftest import FASHION_MNIST_DIR, fit_ready, image_key, needs_fashion_mnist, write_idx
+from conftest import FASHION_MNIST_DIR, fit_ready, image_key, needs_fashion_mnist, served, write_idx
 from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.data.datamodule import apply_to_uint8
 from ssl_hybrid.data.idx import read_idx
@@ -116,10 +116,6 @@ def test_processes_share_the_labeled_set_and_split_the_unlabeled_pool():
 
 def test_validation_serves_the_held_out_images_and_test_the_test_split(digits):
     dm = fit_ready(SemiSupervisedDataModule("digits", labels_per_class=4, val_per_class=5, eval_batch_size=7))
-
-    def served(loader):
-        images, labels = zip(*loader)
-        return torch.cat(images), torch.cat(labels)
 
     train, val = dm.splits.train, dm.label_split.val
     assert _rows(*served(dm.val_dataloader())) == _rows(train.images[val], train.labels[val])

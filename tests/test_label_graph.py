@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
-from conftest import accuracy
+from conftest import accuracy, served
 from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.label_propagation import WhitenedPCA
 from ssl_hybrid.models.label_graph import LabelGraph, two_view_features
@@ -17,12 +17,6 @@ from ssl_hybrid.models.base import load_module
 from ssl_hybrid.train import train
 
 PROPAGATION = "data.label_propagation={dims:20,neighbours:10,blur:false}"
-
-
-def _validation_images(datamodule: SemiSupervisedDataModule) -> tuple[torch.Tensor, torch.Tensor]:
-    """The run's validation images and labels, as the datamodule hands them out."""
-    images, labels = zip(*datamodule.val_dataloader())
-    return torch.cat(images), torch.cat(labels)
 
 
 def test_each_view_has_unit_length_so_a_cosine_is_the_mean_of_the_two_views_cosines(digits):
@@ -68,7 +62,7 @@ def test_a_graph_run_predicts_after_loading_as_it_was_tested(train_cfg, tmp_path
         head = model.classifier(model.encode(digits.test.images))
     assert accuracy(head, digits.test.labels) == pytest.approx(summary["test/acc_head"], abs=1e-6)
     # the validation images classified by the graph too, which the head's val/acc is not
-    val_images, val_labels = _validation_images(instantiate(cfg.data, _convert_="all"))
+    val_images, val_labels = served(instantiate(cfg.data, _convert_="all").val_dataloader())
     with torch.no_grad():
         val_logits = model(val_images)
     assert accuracy(val_logits, val_labels) == pytest.approx(summary["val/acc_as_tested"], abs=1e-6)
@@ -144,7 +138,7 @@ def test_under_mixed_precision_the_graph_and_validation_are_scored_at_the_tests_
         refit.fit_label_graph(datamodule.graph_nodes)
     encoder_view = slice(0, model.backbone.num_features)  # the PCA view is refitted, so compare the encoder's
     assert torch.equal(model.label_graph.node_features[:, encoder_view], refit.label_graph.node_features[:, encoder_view])
-    val_images, val_labels = _validation_images(datamodule)
+    val_images, val_labels = served(datamodule.val_dataloader())
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         assert accuracy(model(digits.test.images), digits.test.labels) == pytest.approx(summary["test/acc"], abs=1e-6)
         assert accuracy(model(val_images), val_labels) == pytest.approx(summary["val/acc_as_tested"], abs=1e-6)
