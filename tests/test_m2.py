@@ -208,6 +208,21 @@ def test_reconstructions_read_the_runs_data_from_where_it_was_launched(fashion_i
     assert torch.equal(images, read_idx(test_file)[:5, None])
 
 
+def test_a_run_whose_data_has_moved_gets_samples_and_a_way_to_its_data(fashion_idx_dir, m2_run, tmp_path, caplog):
+    checkpoint = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    checkpoint.parent.mkdir(parents=True)
+    shutil.copy(m2_run[0] / "checkpoints" / "best.ckpt", checkpoint)
+    (tmp_path / "run" / ".hydra").mkdir()
+    OmegaConf.save(compose_train("data=fashion_mnist", f"data.root={tmp_path / 'gone'}"), tmp_path / "run" / ".hydra" / "config.yaml")
+    written = write_grids(load_module(checkpoint), checkpoint, tmp_path / "grids", n=4, label=None)
+    assert written == [tmp_path / "grids" / "samples.png"]
+    assert "the run's data is not where it was" in caplog.text and "data_root=PATH" in caplog.text
+    (test_file,) = fashion_idx_dir.glob("t10k-images-idx3-ubyte*")
+    assert torch.equal(first_test_images(checkpoint, 5, data_root=str(fashion_idx_dir)), read_idx(test_file)[:5, None])
+    with pytest.raises(FileNotFoundError, match="not found under"):  # a data_root given by hand must be right
+        write_grids(load_module(checkpoint), checkpoint, tmp_path / "grids", n=4, label=None, data_root=str(tmp_path / "gone"))
+
+
 def test_load_module_explains_files_that_are_not_checkpoints(tmp_path):
     (tmp_path / "notes.ckpt").write_text("not a checkpoint")
     torch.save({"weights": torch.zeros(1)}, tmp_path / "weights.ckpt")

@@ -29,28 +29,36 @@ def draw_samples(model: SemiSupervisedModule, n: int, label: int | None = None) 
     return model.sample(n, None if label is None else torch.full((n,), label))
 
 
-def first_test_images(ckpt_path: Path, n: int) -> torch.Tensor | None:
+def first_test_images(ckpt_path: Path, n: int, data_root: str | None = None) -> torch.Tensor | None:
     """The first ``n`` test images of the data the checkpoint's run trained on, if its config is beside it or in
-    the checkpoint's record. A relative ``data.root`` counts from the directory the run was launched in, and
-    nothing is downloaded."""
+    the checkpoint's record. They are read from ``data_root`` if given, else from the run's ``data.root``: a
+    relative one counts from the directory the run was launched in. Nothing is downloaded."""
     hydra_files = run_hydra_files(ckpt_path)
     if "config.yaml" not in hydra_files:
         return None
     data = OmegaConf.create(hydra_files["config.yaml"]).data
-    root = data.root
-    if root is not None and not Path(root).is_absolute() and "hydra.yaml" in hydra_files:
+    root = data_root if data_root is not None else data.root
+    if data_root is None and root is not None and not Path(root).is_absolute() and "hydra.yaml" in hydra_files:
         root = str(Path(OmegaConf.create(hydra_files["hydra.yaml"]).hydra.runtime.cwd) / root)
     datamodule = instantiate(data, root=root, download=False, _convert_="all")
     return datamodule.splits.test.images[:n]
 
 
-def write_grids(model: SemiSupervisedModule, ckpt_path: Path, out_dir: Path, n: int, label: int | None) -> list[Path]:
+def write_grids(
+    model: SemiSupervisedModule, ckpt_path: Path, out_dir: Path, n: int, label: int | None, data_root: str | None = None
+) -> list[Path]:
     samples = draw_samples(model, n, label)  # refuses a model without a generative branch
     cycling_classes = None if label is not None else model.vae.num_classes  # one label: no class columns
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "samples.png"]
     save_image(samples_grid(samples, cycling_classes), written[0])
-    images = first_test_images(ckpt_path, n)
+    try:
+        images = first_test_images(ckpt_path, n, data_root)
+    except (OSError, RuntimeError) as error:  # torchvision's data sets say "Dataset not found" as a RuntimeError
+        if data_root is not None:
+            raise
+        log.warning("the run's data is not where it was (%s): no reconstructions; data_root=PATH reads it from PATH", error)
+        return written
     if images is None:
         log.warning("neither %s nor a .hydra/config.yaml beside it records its run's config: no reconstructions", ckpt_path)
     else:
@@ -68,7 +76,7 @@ def main(cfg: DictConfig) -> None:
     if ckpt_path.is_dir():
         raise ValueError(f"{ckpt_path} is a folder; give a checkpoint, e.g. {ckpt_path / 'checkpoints' / 'best.ckpt'}")
     model = load_module(ckpt_path)
-    for path in write_grids(model, ckpt_path, Path(cfg.paths.output_dir), cfg.n, cfg.label):
+    for path in write_grids(model, ckpt_path, Path(cfg.paths.output_dir), cfg.n, cfg.label, cfg.data_root):
         log.info("wrote %s", path)
 
 
