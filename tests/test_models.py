@@ -40,8 +40,21 @@ def test_pretrained_weights_load_through_timms_own_path(tmp_path):
 def test_unknown_backbones_and_unavailable_weights_are_explained(tmp_path):
     with pytest.raises(ValueError, match="model.backbone.name='resnet_nope' is not a timm model"):
         create_backbone(1, "resnet_nope")
-    with pytest.raises(RuntimeError, match=r"no weights for ssl_cnn_small .*pretrained_cfg_overlay.file=PATH"):
+    with pytest.raises(FileNotFoundError, match=f"pretrained_cfg_overlay.file: no file at {tmp_path / 'none.pth'}"):
         create_backbone(1, "ssl_cnn_small", pretrained=True, pretrained_cfg_overlay={"file": str(tmp_path / "none.pth")})
+    (tmp_path / "notes.pth").write_text("not weights")
+    with pytest.raises(RuntimeError, match=r"no weights for ssl_cnn_small .*pretrained_cfg_overlay.file=PATH"):
+        create_backbone(1, "ssl_cnn_small", pretrained=True, pretrained_cfg_overlay={"file": str(tmp_path / "notes.pth")})
+
+
+def test_weights_of_another_model_are_refused_not_silently_skipped(tmp_path):
+    # e.g. a Lightning checkpoint of an ssl-hybrid run: its keys carry the module's "backbone." prefix, which timm
+    # loads with strict=False (the classifier is dropped) as nothing at all
+    weights = timm.create_model("ssl_cnn_small", in_chans=1, num_classes=0).state_dict()
+    torch.save({"state_dict": {f"backbone.{key}": value for key, value in weights.items()}}, tmp_path / "run.ckpt")
+    overlay = {"file": str(tmp_path / "run.ckpt")}
+    with pytest.raises(ValueError, match=r"ssl_cnn_small's weights \(.*run.ckpt\) fit none of the backbone's"):
+        create_backbone(1, "ssl_cnn_small", pretrained=True, pretrained_cfg_overlay=overlay)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "ssl_cnn_base"])

@@ -12,6 +12,7 @@ from unittest.mock import Mock
 
 import pytest
 import pytorch_lightning as pl
+import timm
 import torch
 import wandb
 from hydra.errors import InstantiationException
@@ -20,6 +21,7 @@ from conftest import compose_train
 from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.data.labels import split_labels
 from ssl_hybrid.models import HybridModule
+from ssl_hybrid.models.base import load_module
 from ssl_hybrid.run_summary import LABELED_INDICES_FILE, plain_metrics, read_summary
 from ssl_hybrid.train import train
 
@@ -153,6 +155,21 @@ def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_pa
     assert logged_best == [pytest.approx(first["val/acc_best"])]
     # no validation in the resumed step, yet the run's best checkpoint is tested, not the final weights
     assert resumed["best_checkpoint"] == first["best_checkpoint"] and "final weights are tested" not in caplog.text
+
+
+def test_a_pretrained_run_loads_and_resumes_without_its_weights_file(train_cfg, tmp_path):
+    weights = tmp_path / "weights.pth"
+    torch.save(timm.create_model("ssl_cnn_small", in_chans=1).state_dict(), weights)
+    pretrained = ("model.backbone.pretrained=true", f"+model.backbone.pretrained_cfg_overlay.file={weights}")
+    run = tmp_path / "run"
+    train(train_cfg("trainer.max_steps=10", *pretrained, output_dir=run))
+    weights.unlink()  # moved, or a machine without it: the checkpoints hold every weight
+    last = run / "checkpoints" / "last.ckpt"
+    module = load_module(last)
+    saved = torch.load(last, weights_only=True)["state_dict"]
+    assert all(torch.equal(value, saved[f"backbone.{key}"]) for key, value in module.backbone.state_dict().items())
+    resumed = train(train_cfg("trainer.max_steps=12", *pretrained, f"ckpt_path={last}", output_dir=run))
+    assert resumed["status"] == "completed" and resumed["global_step"] == 12
 
 
 def test_a_resume_in_place_that_would_change_the_run_is_refused_before_anything_is_written(train_cfg, tmp_path, caplog):

@@ -19,6 +19,7 @@ from pytorch_lightning.loggers import WandbLogger
 import ssl_hybrid
 from ssl_hybrid.hydra_ddp import ddp_ready_hydra_job
 from ssl_hybrid.loggers import instantiate_loggers
+from ssl_hybrid.models.base import weights_from_checkpoint
 from ssl_hybrid.run_record import RunRecord, check_resume
 from ssl_hybrid.run_summary import (
     LABELED_INDICES_FILE, REQUIRED_METRICS, SUMMARY_FILE, plain_metrics, run_facts, training_progress, write_json,
@@ -59,9 +60,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         check_number("seed", cfg.seed, integer=True, at_least=0, at_most=2**32 - 1)  # numpy's seed range
         pl.seed_everything(cfg.seed, workers=True)
         datamodule = instantiate(cfg.data, _convert_="all")
-        model = instantiate(
-            cfg.model, num_classes=datamodule.num_classes, image_shape=list(datamodule.image_shape), _convert_="all"
-        )
+        shape = {"num_classes": datamodule.num_classes, "image_shape": list(datamodule.image_shape)}
+        if cfg.get("ckpt_path"):  # its weights replace the backbone's: no pretrained ones to fetch
+            shape["backbone"] = weights_from_checkpoint(cfg.model.get("backbone"))
+        model = instantiate(cfg.model, **shape, _convert_="all")
         summary["objective"] = model.objective
         timer = Timer()
         trainer = instantiate(

@@ -55,7 +55,7 @@ class SmallCNN(nn.Module):
 
 
 def _cfg(**kwargs) -> dict:
-    # No hosted weights: pretrained=True needs pretrained_cfg_overlay={"file": ...} (or use checkpoint_path).
+    # No hosted weights: pretrained=True needs pretrained_cfg_overlay={"file": ...}.
     return {
         "url": "", "num_classes": 1000, "input_size": (3, 32, 32), "pool_size": (8, 8), "crop_pct": 1.0,
         "interpolation": "bilinear", "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5),

@@ -39,22 +39,47 @@ MODULE_CLASS_KEY = "ssl_hybrid_module"  # "module:Class" of the LightningModule,
 def create_backbone(image_channels: int, name: str, **timm_kwargs: Any) -> nn.Module:
     """Any timm model as a feature extractor (``num_classes=0``: pooled features of width ``num_features``).
     ``pretrained=True`` fetches weights from the hub unless ``pretrained_cfg_overlay={"file": path}`` names a
-    local file."""
+    local file; weights that fit none of the model's parameters are refused."""
     if not timm.is_model(name):
         raise ValueError(f"model.backbone.name={name!r} is not a timm model (see timm.list_models())")
+    pretrained = timm_kwargs.get("pretrained")
+    weights_file = (timm_kwargs.get("pretrained_cfg_overlay") or {}).get("file")
+    if pretrained and weights_file and not Path(weights_file).expanduser().is_file():
+        raise FileNotFoundError(f"model.backbone.pretrained_cfg_overlay.file: no file at {weights_file}")
     try:
-        return timm.create_model(name, num_classes=0, in_chans=image_channels, **timm_kwargs)
+        if pretrained:  # the same initial values as the pretrained build below, to see what it loaded
+            with torch.random.fork_rng(devices=[]):
+                initial = timm.create_model(name, num_classes=0, in_chans=image_channels, **timm_kwargs | {"pretrained": False})
+        backbone = timm.create_model(name, num_classes=0, in_chans=image_channels, **timm_kwargs)
     except TypeError as error:  # e.g. experiment=alpha_sweep's width (an ssl_cnn setting) with another backbone
         settings = ", ".join(f"model.backbone.{key}" for key in sorted(timm_kwargs)) or "none"
         raise ValueError(f"model.backbone.name={name} refuses the settings given to it ({settings}): {error}") from error
     except Exception as error:  # the hub unreachable, or no weights for this model
-        if not timm_kwargs.get("pretrained"):
+        if not pretrained:
             raise
         raise RuntimeError(
             f"model.backbone.pretrained=true: no weights for {name} ({type(error).__name__}: {error}). Without the "
             "hub, give timm a local file: +model.backbone.pretrained_cfg_overlay.file=PATH; or train from scratch: "
             "model.backbone.pretrained=false"
         ) from error
+    if pretrained:
+        check_weights_loaded(backbone, initial, f"{name}'s weights ({weights_file or 'from the hub'})")
+    return backbone
+
+
+def check_weights_loaded(loaded: nn.Module, initial: nn.Module, weights: str) -> None:
+    """timm loads pretrained weights into a model without its classifier leniently (``strict=False``): a file of
+    another model leaves every parameter at its initial value, with only a log message. That is refused. (A
+    partial load cannot be told this way: a file's normalisation weights may equal their initial ones and 0s.)"""
+    initial_parameters = dict(initial.named_parameters())
+    if all(torch.equal(p, initial_parameters[key]) for key, p in loaded.named_parameters()):
+        raise ValueError(f"{weights} fit none of the backbone's parameters: are they another model's?")
+
+
+def weights_from_checkpoint(backbone: dict[str, Any] | None) -> dict[str, Any]:
+    """``model.backbone`` settings for a module whose weights a checkpoint will overwrite: the same architecture
+    and input normalisation, without fetching pretrained weights (a file that may have moved, the hub)."""
+    return {**(backbone or {}), "pretrained": False}
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int):
@@ -393,7 +418,8 @@ def load_module(ckpt_path: str | Path, map_location: str = "cpu") -> SemiSupervi
     """Any ssl-hybrid checkpoint as its LightningModule, in eval mode, without Hydra. The class comes from the
     checkpoint itself or, for checkpoints that predate that, from the run's ``.hydra/config.yaml``."""
     ckpt_path = Path(ckpt_path)
-    target = read_checkpoint(ckpt_path).get(MODULE_CLASS_KEY)
+    checkpoint = read_checkpoint(ckpt_path)
+    target = checkpoint.get(MODULE_CLASS_KEY)
     if target is None:
         run_config = ckpt_path.parent.parent / ".hydra" / "config.yaml"
         if not run_config.is_file():
@@ -405,4 +431,6 @@ def load_module(ckpt_path: str | Path, map_location: str = "cpu") -> SemiSupervi
     cls = getattr(importlib.import_module(module), name, None) if module.partition(".")[0] == "ssl_hybrid" else None
     if not (isinstance(cls, type) and issubclass(cls, SemiSupervisedModule)):
         raise ValueError(f"{ckpt_path} names the module class {target!r}, which is not an ssl_hybrid model")
-    return cls.load_from_checkpoint(ckpt_path, map_location=map_location).eval()
+    # the checkpoint holds every weight: a pretrained backbone's file (or the hub) is not read again
+    backbone = weights_from_checkpoint(checkpoint.get("hyper_parameters", {}).get("backbone"))
+    return cls.load_from_checkpoint(ckpt_path, map_location=map_location, backbone=backbone).eval()
