@@ -227,6 +227,22 @@ def test_image_folder_skips_hidden_folders_and_refuses_an_empty_class(image_fold
         load_image_folder(str(root), channels=1, image_size=8)
 
 
+def test_image_folder_scales_16_bit_images_and_names_a_file_it_cannot_read(image_folder_root, tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "images"
+    shutil.copytree(image_folder_root, root, ignore=shutil.ignore_patterns("unlabeled"))
+    first = sorted((root / "labeled" / "digit_0").glob("*.png"))[0]  # the first image of the first class
+    eight_bit = np.asarray(Image.open(first))
+    Image.fromarray(eight_bit.astype(np.uint16) * 257).save(first)  # the same image at 16 bits: 255 -> 65535
+    assert Image.open(first).mode.startswith("I;16")
+    splits = load_image_folder(str(root), channels=1, image_size=8)
+    assert np.array_equal(splits.train.images[0, 0].numpy(), eight_bit)
+    first.write_bytes(first.read_bytes()[:60])  # truncated: PIL's error names no file
+    with pytest.raises(ValueError, match=f"image_folder: cannot read {first} as an image"):
+        load_image_folder(str(root), channels=1, image_size=8)
+
+
 def test_image_folder_needs_one_image_size(image_folder_root):
     with pytest.raises(ValueError, match="data.image_size must be an integer >= 1, got None"):
         load_image_folder(str(image_folder_root), channels=1, image_size=None)

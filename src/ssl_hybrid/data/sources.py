@@ -192,11 +192,16 @@ def _decode(paths: list[Path], channels: int, image_size: int) -> torch.Tensor:
     from PIL import Image
 
     def read(path: Path) -> np.ndarray:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if image.size != (image_size, image_size):
-                image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
-            return np.asarray(image).reshape(image_size, image_size, channels)
+        try:
+            with Image.open(path) as image:
+                if image.mode.startswith("I;16") or image.mode == "I":  # 16-bit: PIL's convert would clip at 255
+                    image = Image.fromarray(np.clip(np.asarray(image, dtype=np.int64) >> 8, 0, 255).astype(np.uint8))
+                image = image.convert("L" if channels == 1 else "RGB")
+                if image.size != (image_size, image_size):
+                    image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
+                return np.asarray(image).reshape(image_size, image_size, channels)
+        except OSError as error:  # e.g. a truncated file, whose error names no path
+            raise ValueError(f"image_folder: cannot read {path} as an image ({error})") from error
 
     if not paths:
         return torch.empty(0, channels, image_size, image_size, dtype=torch.uint8)
