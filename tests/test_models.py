@@ -57,6 +57,13 @@ def test_weights_of_another_model_are_refused_not_silently_skipped(tmp_path):
         create_backbone(1, "ssl_cnn_small", pretrained=True, pretrained_cfg_overlay=overlay)
 
 
+def test_a_backbone_that_cannot_take_the_images_is_refused_naming_the_settings():
+    with pytest.raises(ValueError, match=r"vit_tiny_patch16_224 cannot encode images of shape \(1, 8, 8\) .*img_size=N"):
+        HybridModule(10, (1, 8, 8), alpha=0.5, backbone={"name": "vit_tiny_patch16_224"})
+    module = HybridModule(10, (1, 8, 8), alpha=0.5, backbone={"name": "vit_tiny_patch16_224", "img_size": 8, "patch_size": 2})
+    assert module.backbone.training  # the check encodes in eval mode and leaves the backbone as it was built
+
+
 @pytest.mark.parametrize("name", ["resnet18", "ssl_cnn_base"])
 def test_any_timm_backbone_works_on_small_colour_images(name, digits):
     module = quiet(HybridModule(10, (3, 16, 16), alpha=0.5, backbone={"name": name}))

@@ -76,6 +76,23 @@ def check_weights_loaded(loaded: nn.Module, initial: nn.Module, weights: str) ->
         raise ValueError(f"{weights} fit none of the backbone's parameters: are they another model's?")
 
 
+def check_backbone_takes(backbone: nn.Module, image_shape: tuple[int, ...]) -> None:
+    """Encodes one blank image, so that a backbone that cannot take the data's images (a transformer built for
+    224 pixels, a network deeper than a small image allows) is refused before training, naming the settings."""
+    backbone.eval()
+    try:
+        with torch.no_grad():
+            backbone(torch.zeros(1, *image_shape))
+    except Exception as error:
+        raise ValueError(
+            f"model.backbone.name={backbone.pretrained_cfg['architecture']} cannot encode images of shape {image_shape}"
+            f" (data.image_size): {type(error).__name__}: {str(error).rstrip('.')}. A transformer is built for one"
+            " image size: give it the data's with +model.backbone.img_size=N"
+        ) from error
+    finally:
+        backbone.train()
+
+
 def weights_from_checkpoint(backbone: dict[str, Any] | None) -> dict[str, Any]:
     """``model.backbone`` settings for a module whose weights a checkpoint will overwrite: the same architecture
     and input normalisation, without fetching pretrained weights (a file that may have moved, the hub)."""
@@ -149,6 +166,7 @@ class SemiSupervisedModule(pl.LightningModule):
         if likelihood == "auto":
             self.likelihood_name = "bernoulli" if channels == 1 else "discretized_logistic"
         self.backbone = create_backbone(channels, **{**DEFAULT_BACKBONE, **(backbone or {})})
+        check_backbone_takes(self.backbone, self.image_shape)
         self.classifier = nn.Linear(self.backbone.num_features, num_classes)
         self.vae: VAEBranch | None = None
         self.label_graph = LabelGraph() if classify_with == "graph" else None
