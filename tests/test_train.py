@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
 import signal
 from collections import Counter
 from pathlib import Path
@@ -235,6 +236,23 @@ def test_a_run_stopped_mid_training_records_why_and_keeps_its_latest_state(
     assert summary["best_checkpoint"].endswith("best.ckpt")
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 15
     assert all((tmp_path / "run" / f"{name}.png").stat().st_size > 0 for name in ("samples", "reconstructions"))
+
+
+def test_a_run_stopped_by_sigterm_is_recorded_as_interrupted_and_exits_non_zero(train_cfg, tmp_path, monkeypatch):
+    def sigterm_at_step_15(module, outputs, batch, batch_idx):
+        if module.global_step == 15:
+            os.kill(os.getpid(), signal.SIGTERM)  # a scheduler's preemption: Lightning's handler stops the run
+
+    monkeypatch.setattr(HybridModule, "on_train_batch_end", sigterm_at_step_15)
+    handler = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            train(train_cfg())
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+    assert exit_.value.code == 128 + signal.SIGTERM  # Lightning's own SIGTERMException exits 0
+    summary = read_summary(tmp_path / "run")
+    assert summary["status"] == "interrupted" and summary["global_step"] == 15
 
 
 def test_ctrl_c_before_training_is_recorded_as_an_interruption(train_cfg, tmp_path, monkeypatch):

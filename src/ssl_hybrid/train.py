@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -95,14 +96,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         summary["status"] = "completed"
         return summary
     except BaseException as error:
-        # Lightning answers Ctrl-C with a graceful shutdown, then sys.exit(1)
-        interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))  # KeyboardInterrupt: before training
+        # Lightning answers Ctrl-C with a graceful shutdown, then sys.exit(1) (a KeyboardInterrupt before training),
+        # and SIGTERM with an exception, or under DDP a rank's error once SIGTERM's handler has stopped the others
+        terminated = trainer is not None and trainer.received_sigterm
+        interrupted = terminated or isinstance(error, (KeyboardInterrupt, SystemExit))
         summary["status"] = "interrupted" if interrupted else "failed"
         summary["error"] = "stopped by Ctrl-C or a signal" if interrupted else f"{type(error).__name__}: {error}"
         log.error("run %s: %s", summary["status"], summary["error"])
         if in_training:  # record how far it got, without masking the error itself
             with contextlib.suppress(Exception):
                 summary.update(training_progress(trainer, timer, images_per_step, started))
+        if terminated:  # Lightning's SIGTERMException exits 0, which schedulers and `&&` read as success
+            raise SystemExit(128 + signal.SIGTERM) from error
         raise
     finally:
         summary["wall_seconds"] = time.monotonic() - started
