@@ -135,6 +135,41 @@ def test_a_run_resumed_mid_epoch_draws_the_batches_the_uninterrupted_run_drew(tr
     assert len(uninterrupted) == 12 and drawn == uninterrupted[7:]
 
 
+@pytest.mark.parametrize("hook", ["training_step", "on_train_batch_end"], ids=["before_its_step", "after_its_step"])
+def test_a_run_resumed_after_ctrl_c_draws_the_batches_the_uninterrupted_run_drew(hook, train_cfg, tmp_path, monkeypatch):
+    drawn = []
+    augment = SemiSupervisedDataModule.augment
+
+    def record(datamodule, batch):
+        drawn.append(batch["labeled"][0].sum().item())
+        return augment(datamodule, batch)
+
+    monkeypatch.setattr(SemiSupervisedDataModule, "augment", record)
+    train(train_cfg("trainer.max_steps=12", output_dir=tmp_path / "whole"))
+    uninterrupted, drawn[:] = list(drawn), []
+    original = getattr(HybridModule, hook)
+
+    def ctrl_c_at_step_7(module, *args):  # in the 8th step (3rd of the 2nd epoch): before or after it trains
+        if len(drawn) == 8:
+            raise KeyboardInterrupt
+        return original(module, *args)
+
+    monkeypatch.setattr(HybridModule, hook, ctrl_c_at_step_7)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit):
+            train(train_cfg("trainer.max_steps=12", output_dir=tmp_path / "run"))
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    monkeypatch.setattr(HybridModule, hook, original)
+    trained = 7 if hook == "training_step" else 8
+    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == trained
+    drawn[:] = []
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    train(train_cfg("trainer.max_steps=12", f"ckpt_path={last}", output_dir=tmp_path / "run"))
+    assert drawn == uninterrupted[trained:]
+
+
 def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_path, caplog, monkeypatch):
     run = tmp_path / "run"
     first = train(train_cfg("trainer.max_steps=25", output_dir=run))

@@ -18,6 +18,7 @@ from pytorch_lightning.callbacks import Timer
 from pytorch_lightning.loggers import WandbLogger
 
 import ssl_hybrid
+from ssl_hybrid.data.sampling import UntrainedBatches
 from ssl_hybrid.hydra_ddp import ddp_ready_hydra_job
 from ssl_hybrid.loggers import instantiate_loggers
 from ssl_hybrid.models.base import weights_from_checkpoint
@@ -69,7 +70,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         timer = Timer()
         trainer = instantiate(
             cfg.trainer,
-            callbacks=[*instantiate_group(cfg.get("callbacks")), timer, RunRecord(cfg)],
+            callbacks=[*instantiate_group(cfg.get("callbacks")), timer, RunRecord(cfg), UntrainedBatches()],
             logger=instantiate_loggers(cfg.get("logger"), wandb_run_id) or False,
         )
         images_per_step = datamodule.batch_size + datamodule.unlabeled_batch_size
