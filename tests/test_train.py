@@ -17,6 +17,7 @@ import timm
 import torch
 import wandb
 from hydra.errors import InstantiationException
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from conftest import compose_train
 from ssl_hybrid.data import SemiSupervisedDataModule
@@ -299,6 +300,13 @@ def test_ctrl_c_before_training_is_recorded_as_an_interruption(train_cfg, tmp_pa
         train(train_cfg())
     summary = read_summary(tmp_path / "run")
     assert summary["status"] == "interrupted" and summary["error"] == "stopped by Ctrl-C or a signal"
+
+
+def test_a_single_process_run_logs_though_a_launcher_left_its_rank_in_the_environment(train_cfg, tmp_path, monkeypatch):
+    monkeypatch.setattr(rank_zero_only, "rank", 1)  # what Lightning reads at import from e.g. SLURM_PROCID=1
+    summary = train(train_cfg("trainer.max_steps=10"))
+    assert summary["status"] == "completed"
+    assert (tmp_path / "run" / "csv" / "version_0" / "metrics.csv").stat().st_size > 0
 
 
 def test_image_folder_end_to_end(train_cfg, tmp_path, image_folder_root):

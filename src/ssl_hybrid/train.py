@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Timer
 from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 import ssl_hybrid
 from ssl_hybrid.data.sampling import UntrainedBatches
@@ -73,6 +74,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             callbacks=[*instantiate_group(cfg.get("callbacks")), timer, RunRecord(cfg), UntrainedBatches()],
             logger=instantiate_loggers(cfg.get("logger"), wandb_run_id) or False,
         )
+        # Lightning reads a process's rank from the environment at import: a LOCAL_RANK or SLURM_PROCID left over
+        # from torchrun or `srun -n N` made a single-process run rank 1, whose loggers write nothing
+        rank_zero_only.rank = trainer.global_rank
         images_per_step = datamodule.batch_size + datamodule.unlabeled_batch_size
         if trainer.is_global_zero:
             write_json(output_dir / LABELED_INDICES_FILE, datamodule.split_record())
