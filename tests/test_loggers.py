@@ -72,6 +72,21 @@ def test_wandb_mode_is_honoured(no_credentials, monkeypatch):
     assert resolve_wandb_mode() == "disabled"
 
 
+def test_the_configs_mode_overrides_the_environments_and_bad_modes_are_refused(no_credentials, monkeypatch, tmp_path):
+    from hydra.errors import InstantiationException
+
+    from conftest import compose_train
+    from ssl_hybrid.loggers import instantiate_loggers
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    (logger,) = instantiate_loggers(compose_train("logger=wandb", "logger.wandb.mode=disabled", output_dir=tmp_path).logger)
+    assert logger._wandb_init["mode"] == "disabled" and os.environ["WANDB_MODE"] == "disabled"
+    with pytest.raises(InstantiationException, match="logger.wandb.mode must be one of .* got 'of'"):
+        instantiate_loggers(compose_train("logger=wandb", "logger.wandb.mode=of", output_dir=tmp_path).logger)
+    with pytest.raises(InstantiationException, match="set logger.wandb.mode=offline"):
+        instantiate_loggers(compose_train("logger=wandb", "+logger.wandb.offline=true", output_dir=tmp_path).logger)
+
+
 def test_a_broken_netrc_counts_as_no_credentials(no_credentials):
     no_credentials.write_text("machine\n")
     assert resolve_wandb_mode() == "offline"

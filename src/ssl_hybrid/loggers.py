@@ -77,14 +77,23 @@ def sweep_group() -> str | None:
     return Path(HydraConfig.get().runtime.output_dir).parent.name
 
 
-def wandb_logger(save_dir: str, group: str | None = None, init_timeout: float = 60.0, **kwargs: Any) -> WandbLogger:
-    """A ``WandbLogger`` whose mode is resolved up front (``resolve_wandb_mode``). The runs of one sweep share a
-    group: ``group``, else W&B's own ``WANDB_RUN_GROUP`` (one group for several sweeps, whichever logger the
-    command line picks), else the sweep directory's name. Online runs give up after ``init_timeout`` seconds
-    instead of waiting on an unreachable server."""
+WANDB_MODES = ("online", "offline", "disabled")
+
+
+def wandb_logger(
+    save_dir: str, group: str | None = None, mode: str | None = None, init_timeout: float = 60.0, **kwargs: Any
+) -> WandbLogger:
+    """A ``WandbLogger`` whose mode is ``mode`` if given, else resolved up front (``resolve_wandb_mode``). The
+    runs of one sweep share a group: ``group``, else W&B's own ``WANDB_RUN_GROUP`` (one group for several sweeps,
+    whichever logger the command line picks), else the sweep directory's name. Online runs give up after
+    ``init_timeout`` seconds instead of waiting on an unreachable server."""
+    if mode is not None and mode not in WANDB_MODES:
+        raise ValueError(f"logger.wandb.mode must be one of {WANDB_MODES} or null (automatic), got {mode!r}")
+    if "offline" in kwargs:  # Lightning's own switch, which a user of WandbLogger may reach for
+        raise ValueError("set logger.wandb.mode=offline (or online, disabled) rather than logger.wandb.offline")
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     kwargs["group"] = group or os.environ.get("WANDB_RUN_GROUP") or sweep_group()
-    mode = resolve_wandb_mode()
+    mode = mode or resolve_wandb_mode()
     os.environ["WANDB_MODE"] = mode  # the DDP child processes and wandb's own service read the same mode
     import wandb
 
