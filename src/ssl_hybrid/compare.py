@@ -28,7 +28,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ssl_hybrid.run_summary import SUMMARY_FILE, read_summary
+from ssl_hybrid.run_summary import SUMMARY_FILE, flatten, read_summary
 
 CSV_FILE, PLOT_FILE = "alpha_curve.csv", "alpha_curve.png"
 NELBO = "test/nelbo_bpd"
@@ -69,17 +69,6 @@ class Run:
 
     def has(self, key: str) -> bool:
         return self.get(key, _ABSENT) is not _ABSENT
-
-
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{path}."))
-        else:
-            flat[path] = value
-    return flat
 
 
 def _is_run_dir(path: Path) -> bool:

@@ -89,6 +89,18 @@ def plain_metrics(metrics: Mapping[str, Any]) -> dict[str, float | None]:
     return out
 
 
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as dotted keys: ``{"model": {"alpha": 0.9}}`` -> ``{"model.alpha": 0.9}``."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat
+
+
 def write_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
     """Write atomically, so a reader never sees half a file."""
     path = Path(path)
