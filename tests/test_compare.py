@@ -253,6 +253,13 @@ def test_compare_warns_when_a_point_pools_runs_of_different_settings(sweep, caps
     assert f"{key} {expected}" in warnings[0] and f"--by {key}" in warnings[0]
 
 
+def test_compare_warns_when_a_point_pools_pretrained_and_scratch_backbones(sweep, capsys):
+    config = sweep / "0" / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("pretrained: false", "pretrained: true", 1))
+    assert main([str(sweep)]) == 0
+    assert "pools runs with model.backbone.pretrained False, True" in capsys.readouterr().err
+
+
 def test_compare_warns_when_a_point_pools_alphas_or_series_that_by_does_not_split(sweep, capsys):
     assert main([str(sweep), "--x", "data.split_seed"]) == 0  # each split seed's point holds both alphas
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]

@@ -37,8 +37,9 @@ _ABSENT = object()  # Run.get's default where a key is missing, as opposed to pr
 SELECT_AS_TESTED, SELECT_DURING_TRAINING = "val/acc_as_tested", "val/acc_best"
 # settings that a point of the table should not average over unless asked to (--by splits them): warned about
 POOLING_KEYS = (
-    "alpha", *SERIES_KEYS, "dataset", "backbone", "labels_per_class", "trainer.max_steps", "batch_size",
-    "unlabeled_ratio", "latent_dim", "consistency_mask", "distribution_alignment", "teacher_ema",
+    "alpha", *SERIES_KEYS, "dataset", "backbone", "model.backbone.pretrained", "labels_per_class", "trainer.max_steps",
+    "batch_size", "unlabeled_ratio", "latent_dim", "consistency_mask", "distribution_alignment", "teacher_ema",
+    "model.optimizer.lr", "model.optimizer.layer_decay",
 )  # fmt: skip
 
 
