@@ -42,6 +42,9 @@ def test_unknown_backbones_and_unavailable_weights_are_explained(tmp_path):
         create_backbone(1, "resnet_nope")
     with pytest.raises(FileNotFoundError, match=f"pretrained_cfg_overlay.file: no file at {tmp_path / 'none.pth'}"):
         create_backbone(1, "ssl_cnn_small", pretrained=True, pretrained_cfg_overlay={"file": str(tmp_path / "none.pth")})
+    weights = {"file": str(tmp_path / "none.pth")}
+    with pytest.raises(ValueError, match="pretrained_cfg_overlay.file is read only with model.backbone.pretrained=true"):
+        create_backbone(1, "ssl_cnn_small", pretrained_cfg_overlay=weights)  # timm would start from random weights
     (tmp_path / "notes.pth").write_text("not weights")
     with pytest.raises(RuntimeError, match=r"no weights for ssl_cnn_small .*pretrained_cfg_overlay.file=PATH"):
         create_backbone(1, "ssl_cnn_small", pretrained=True, pretrained_cfg_overlay={"file": str(tmp_path / "notes.pth")})

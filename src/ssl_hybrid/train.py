@@ -63,10 +63,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         check_number("seed", cfg.seed, integer=True, at_least=0, at_most=2**32 - 1)  # numpy's seed range
         pl.seed_everything(cfg.seed, workers=True)
         datamodule = instantiate(cfg.data, _convert_="all")
-        shape = {"num_classes": datamodule.num_classes, "image_shape": list(datamodule.image_shape)}
+        model_cfg = cfg.model.copy()
         if cfg.get("ckpt_path"):  # its weights replace the backbone's: no pretrained ones to fetch
-            shape["backbone"] = weights_from_checkpoint(cfg.model.get("backbone"))
-        model = instantiate(cfg.model, **shape, _convert_="all")
+            model_cfg.backbone = weights_from_checkpoint(OmegaConf.to_container(cfg.model.backbone, resolve=True))
+        model = instantiate(
+            model_cfg, num_classes=datamodule.num_classes, image_shape=list(datamodule.image_shape), _convert_="all"
+        )
         summary["objective"] = model.objective
         timer = Timer()
         trainer = instantiate(

@@ -44,7 +44,9 @@ def create_backbone(image_channels: int, name: str, **timm_kwargs: Any) -> nn.Mo
         raise ValueError(f"model.backbone.name={name!r} is not a timm model (see timm.list_models())")
     pretrained = timm_kwargs.get("pretrained")
     weights_file = (timm_kwargs.get("pretrained_cfg_overlay") or {}).get("file")
-    if pretrained and weights_file and not Path(weights_file).expanduser().is_file():
+    if weights_file and not pretrained:  # timm would ignore the file and start from random weights
+        raise ValueError("model.backbone.pretrained_cfg_overlay.file is read only with model.backbone.pretrained=true")
+    if weights_file and not Path(weights_file).expanduser().is_file():
         raise FileNotFoundError(f"model.backbone.pretrained_cfg_overlay.file: no file at {weights_file}")
     try:
         if pretrained:  # the same initial values as the pretrained build below, to see what it loaded
@@ -95,8 +97,12 @@ def check_backbone_takes(backbone: nn.Module, image_shape: tuple[int, ...]) -> N
 
 def weights_from_checkpoint(backbone: dict[str, Any] | None) -> dict[str, Any]:
     """``model.backbone`` settings for a module whose weights a checkpoint will overwrite: the same architecture
-    and input normalisation, without fetching pretrained weights (a file that may have moved, the hub)."""
-    return {**(backbone or {}), "pretrained": False}
+    and input normalisation (``pretrained_cfg_overlay``'s mean and std), without fetching pretrained weights (a
+    file that may have moved, the hub)."""
+    settings = {**(backbone or {}), "pretrained": False}
+    if "pretrained_cfg_overlay" in settings:
+        settings["pretrained_cfg_overlay"] = {k: v for k, v in settings["pretrained_cfg_overlay"].items() if k != "file"}
+    return settings
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int):
