@@ -127,10 +127,17 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     def image_shape(self) -> tuple[int, int, int]:
         return self.splits.image_shape
 
+    @cached_property
+    def val_images(self) -> LabeledImages:
+        """The validation images: the source's own split, else ``val_per_class`` held out of the pool per class."""
+        if self.splits.val is not None:
+            return self.splits.val
+        train, idx = self.splits.train, self.label_split.val
+        return LabeledImages(train.images[idx], train.labels[idx])
+
     @property
     def num_val_images(self) -> int:
-        """The validation images: the source's own split, else ``val_per_class`` held out of the pool per class."""
-        return len(self.splits.val.labels) if self.splits.val is not None else len(self.label_split.val)
+        return len(self.val_images)
 
     @property
     def unlabeled_batch_size(self) -> int:
@@ -237,10 +244,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         return DataLoader(TensorDataset(part.images, part.labels), batch_size=self.eval_batch_size, **self._workers())
 
     def val_dataloader(self) -> DataLoader:
-        if self.splits.val is not None:
-            return self._eval_loader(self.splits.val)
-        train, idx = self.splits.train, self.label_split.val
-        return self._eval_loader(LabeledImages(train.images[idx], train.labels[idx]))
+        return self._eval_loader(self.val_images)
 
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader(self.splits.test)
