@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from conftest import digits_batch, quiet
 from ssl_hybrid.models import CoupledModule
-from ssl_hybrid.models.coupled import coupling_strength
+from ssl_hybrid.objectives import coupling_strength
 from ssl_hybrid.train import train
 
 

@@ -9,6 +9,7 @@ log-likelihoods the same way).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -90,3 +91,16 @@ def blend(ce: torch.Tensor, nelbo: torch.Tensor | None, alpha: float) -> torch.T
     if alpha == 0.0:
         return nelbo + ce
     return alpha * ce + (1.0 - alpha) * nelbo
+
+
+def coupling_strength(alpha: float) -> float:
+    """1 / sigma^2 = (1 - alpha) / alpha of Bishop & Lasserre's (2007) prior; infinite (tied) at alpha = 0."""
+    return float("inf") if alpha == 0.0 else (1.0 - alpha) / alpha
+
+
+def coupling_penalty(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], alpha: float, scale: float) -> torch.Tensor:
+    """The coupled prior's negative log-density: ``scale / (2 sigma^2)`` times the mean squared difference of
+    the (discriminative, generative) parameter pairs."""
+    squared = sum(((a - b) ** 2).sum() for a, b in pairs)
+    count = sum(a.numel() for a, _ in pairs)
+    return 0.5 * scale * coupling_strength(alpha) * squared / count

@@ -22,12 +22,8 @@ from torch import nn
 
 from ssl_hybrid.models.base import split_views
 from ssl_hybrid.models.m2 import M2Module
+from ssl_hybrid.objectives import coupling_penalty
 from ssl_hybrid.settings import check_number
-
-
-def coupling_strength(alpha: float) -> float:
-    """1 / sigma^2 = (1 - alpha) / alpha; infinite (tied) at alpha = 0."""
-    return float("inf") if alpha == 0.0 else (1.0 - alpha) / alpha
 
 
 class CoupledModule(M2Module):
@@ -75,13 +71,10 @@ class CoupledModule(M2Module):
         return list(zip(discriminative, generative))
 
     def coupling_penalty(self) -> torch.Tensor:
-        """coupling_scale / (2 sigma^2) * mean squared difference of the coupled parameters."""
         pairs = self.coupled_pairs()
         if not pairs:
             return torch.zeros((), device=self.device)
-        squared = sum(((a - b) ** 2).sum() for a, b in pairs)
-        count = sum(a.numel() for a, _ in pairs)
-        return 0.5 * self.hparams.coupling_scale * coupling_strength(self.hparams.alpha) * squared / count
+        return coupling_penalty(pairs, self.hparams.alpha, self.hparams.coupling_scale)
 
     def encode_generative(self, images: torch.Tensor) -> torch.Tensor:
         return self.generative_backbone(self.normalize(images))
