@@ -72,10 +72,6 @@ def build(cfg):
     return datamodule, model
 
 
-def images_per_step(datamodule) -> int:
-    return datamodule.batch_size + datamodule.unlabeled_batch_size
-
-
 def stack(cfg, steps: int, warmup: int, log_dir: str, profiler=None) -> float:
     datamodule, model = build(cfg)
     clock = StepClock(warmup)
@@ -86,7 +82,7 @@ def stack(cfg, steps: int, warmup: int, log_dir: str, profiler=None) -> float:
         use_distributed_sampler=False, profiler=profiler,
     )  # fmt: skip
     trainer.fit(model, datamodule=datamodule)
-    return (clock.steps - warmup) * images_per_step(datamodule) / (clock.end - clock.start)
+    return (clock.steps - warmup) * datamodule.images_per_step / (clock.end - clock.start)
 
 
 def bare(cfg, steps: int, warmup: int) -> float:
@@ -112,7 +108,7 @@ def bare(cfg, steps: int, warmup: int) -> float:
                 start = clock(device)
             if step == steps:
                 break
-    return (steps - warmup) * images_per_step(datamodule) / (clock(device) - start)
+    return (steps - warmup) * datamodule.images_per_step / (clock(device) - start)
 
 
 def loader_only(cfg, steps: int) -> float:
@@ -123,7 +119,7 @@ def loader_only(cfg, steps: int) -> float:
             count += 1
             if count == steps:
                 break
-    return steps * images_per_step(datamodule) / (time.perf_counter() - start)
+    return steps * datamodule.images_per_step / (time.perf_counter() - start)
 
 
 def measure(cfg, args: argparse.Namespace, log_dir: str) -> dict[str, float]:

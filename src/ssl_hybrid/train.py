@@ -79,7 +79,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # Lightning reads a process's rank from the environment at import: a LOCAL_RANK or SLURM_PROCID left over
         # from torchrun or `srun -n N` made a single-process run rank 1, whose loggers write nothing
         rank_zero_only.rank = trainer.global_rank
-        images_per_step = datamodule.batch_size + datamodule.unlabeled_batch_size
         if trainer.is_global_zero:
             write_json(output_dir / LABELED_INDICES_FILE, datamodule.split_record())
         for logger in trainer.loggers:
@@ -90,7 +89,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         in_training = True
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         in_training = False
-        summary.update(training_progress(trainer, timer, images_per_step, started))
+        summary.update(training_progress(trainer, timer, datamodule.images_per_step, started))
         # however the run's length was set (max_steps, max_epochs, max_time), it may have ended before a validation
         if datamodule.num_val_images > 0 and "val/acc" not in trainer.callback_metrics and not cfg.get("ckpt_path"):
             log.warning(
@@ -112,7 +111,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.error("run %s: %s", summary["status"], summary["error"])
         if in_training:  # record how far it got, without masking the error itself
             with contextlib.suppress(Exception):
-                summary.update(training_progress(trainer, timer, images_per_step, started))
+                summary.update(training_progress(trainer, timer, datamodule.images_per_step, started))
         if terminated:  # Lightning's SIGTERMException exits 0, which schedulers and `&&` read as success
             raise SystemExit(128 + signal.SIGTERM) from error
         raise

@@ -143,6 +143,11 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     def unlabeled_batch_size(self) -> int:
         return round(self.unlabeled_ratio * self.batch_size)
 
+    @property
+    def images_per_step(self) -> int:
+        """Labeled and unlabeled images of one training step on one process (strong views not counted)."""
+        return self.batch_size + self.unlabeled_batch_size
+
     def split_record(self) -> dict[str, Any]:
         """The exact labeled set, as saved to ``labeled_indices.json`` (indices into the training pool)."""
         split = self.label_split
