@@ -37,6 +37,18 @@ def test_pretrained_weights_load_through_timms_own_path(tmp_path):
     assert not torch.equal(fresh.state_dict()[key], source.state_dict()[key])
 
 
+def test_a_model_saved_in_a_folder_loads_by_timms_local_dir_name(tmp_path):
+    from timm.models._hub import save_for_hf  # what timm's push_to_hf_hub writes: config.json + model.safetensors
+
+    source = timm.create_model("ssl_cnn_small", in_chans=1, num_classes=10)
+    save_for_hf(source, str(tmp_path / "my_model"), safe_serialization=True)
+    loaded = create_backbone(1, f"local-dir:{tmp_path / 'my_model'}", pretrained=True)
+    key = "stages.1.0.0.weight"
+    assert torch.equal(loaded.state_dict()[key], source.state_dict()[key])
+    with pytest.raises(ValueError, match="no source prefix but looks like .* or a local path"):
+        create_backbone(1, str(tmp_path / "my_model"))
+
+
 def test_unknown_backbones_and_unavailable_weights_are_explained(tmp_path):
     with pytest.raises(ValueError, match="model.backbone.name='resnet_nope' is not a timm model"):
         create_backbone(1, "resnet_nope")

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import BaseFinetuning
 from pytorch_lightning.utilities import rank_zero_warn
+from timm.models import parse_model_name
 from timm.optim import create_optimizer_v2, list_optimizers, param_groups_layer_decay, param_groups_weight_decay
 from torch import nn
 from torchmetrics import MaxMetric
@@ -39,8 +40,10 @@ MODULE_CLASS_KEY = "ssl_hybrid_module"  # "module:Class" of the LightningModule,
 def create_backbone(image_channels: int, name: str, **timm_kwargs: Any) -> nn.Module:
     """Any timm model as a feature extractor (``num_classes=0``: pooled features of width ``num_features``).
     ``pretrained=True`` fetches weights from the hub unless ``pretrained_cfg_overlay={"file": path}`` names a
-    local file; weights that fit none of the model's parameters are refused."""
-    if not timm.is_model(name):
+    local file; weights that fit none of the model's parameters are refused. ``name`` may also be a model with
+    its weights on the hub or in a folder (``hf-hub:timm/...``, ``local-dir:PATH``), as timm takes it."""
+    source, _ = parse_model_name(name)  # refuses a path or repo id without its source prefix
+    if source is None and not timm.is_model(name):
         raise ValueError(f"model.backbone.name={name!r} is not a timm model (see timm.list_models())")
     pretrained = timm_kwargs.get("pretrained")
     weights_file = (timm_kwargs.get("pretrained_cfg_overlay") or {}).get("file")
