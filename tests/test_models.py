@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 import timm
+from timm.optim import param_groups_layer_decay
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.callbacks import BackboneFinetuning
@@ -202,6 +203,20 @@ def test_timm_no_weight_decay_parameters_do_not_decay():
     assert {"pos_embed", "cls_token"} <= exempt
     assert all(settings[id(named[name])][1] == 0 for name in exempt if name in named)
     assert settings[id(named["blocks.0.attn.qkv.weight"])][1] == pytest.approx(5e-4)
+
+
+@pytest.mark.parametrize("backbone", [{"name": "resnet18"}, {"name": "vit_tiny_patch16_224", "img_size": 32}])
+def test_layer_decay_follows_timms_scales_with_the_head_as_the_top_layer(backbone):
+    # timm's own convention (a model with its classifier): the head at the full rate, the last block one step below
+    optimizer, scheduler = {"lr": 1e-2, "layer_decay": 0.75}, {"warmup_steps": 0}  # the peak rates from the start
+    module = HybridModule(10, (3, 32, 32), alpha=1.0, optimizer=optimizer, scheduler=scheduler, backbone=backbone)
+    settings = _learning_rates_and_decays(module)
+    options = {key: value for key, value in backbone.items() if key != "name"}
+    with_head = timm.create_model(backbone["name"], num_classes=1000, **options)
+    names = {id(p): name for name, p in with_head.named_parameters()}
+    scales = {names[id(p)]: g["lr_scale"] for g in param_groups_layer_decay(with_head, 0.0, layer_decay=0.75) for p in g["params"]}
+    assert all(settings[id(p)][0] == pytest.approx(1e-2 * scales[name]) for name, p in module.backbone.named_parameters())
+    assert settings[id(module.classifier.weight)][0] == pytest.approx(1e-2)
 
 
 def test_layer_decay_reaches_both_networks_of_the_coupled_model():

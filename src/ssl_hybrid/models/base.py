@@ -410,7 +410,12 @@ class SemiSupervisedModule(pl.LightningModule):
             if layer_decay is None:
                 groups += param_groups_weight_decay(encoder, weight_decay, no_weight_decay_list=no_decay)
             else:
-                groups += param_groups_layer_decay(encoder, weight_decay, no_weight_decay_list=no_decay, layer_decay=layer_decay)
+                layered = param_groups_layer_decay(encoder, weight_decay, no_weight_decay_list=no_decay, layer_decay=layer_decay)
+                # timm counts a model's own head as its top layer; built without one (num_classes=0), the encoder's
+                # last block would train at the full rate of ssl-hybrid's head, one step above timm's scales
+                for group in layered:
+                    group["lr_scale"] *= layer_decay
+                groups += layered
         encoder_ids = {id(p) for encoder in self.encoders() for p in encoder.parameters()}
         rest = nn.ParameterList([p for p in self.parameters() if id(p) not in encoder_ids])  # heads, the VAE
         groups += param_groups_weight_decay(rest, weight_decay)
