@@ -1,4 +1,4 @@
-"""check_number: the one check behind every numeric setting's error message."""
+"""check_number and check_choice: the checks behind every setting's error message."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ssl_hybrid.settings import check_number
+from ssl_hybrid.settings import check_choice, check_number
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,14 @@ def test_everything_else_is_refused_with_the_key_the_bounds_and_the_value(value,
     with pytest.raises(ValueError) as error:
         check_number("model.x", value, **options)
     assert str(error.value) == message
+
+
+def test_a_choice_is_one_of_its_options_or_refused_naming_the_key_and_options():
+    check_choice("model.classify_with", "graph", ("head", "generative", "graph"))
+    check_choice("logger.wandb.mode", None, ("online", "offline"), nullable=True)
+    with pytest.raises(ValueError, match=r"^model.classify_with must be one of \('head', 'graph'\), got 'Graph'$"):
+        check_choice("model.classify_with", "Graph", ("head", "graph"))
+    with pytest.raises(ValueError, match=r"^model.consistency_mask must be one of \('soft',\), got None$"):
+        check_choice("model.consistency_mask", None, ("soft",))  # null only where nullable
+    with pytest.raises(ValueError, match=r"^logger.wandb.mode must be one of \('online',\) or null, got 'of'$"):
+        check_choice("logger.wandb.mode", "of", ("online",), nullable=True)

@@ -15,6 +15,8 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import Logger, WandbLogger
 
+from ssl_hybrid.settings import check_choice
+
 log = logging.getLogger(__name__)
 # W&B's cloud API: wandb 0.31's default host, and the one before it, which `wandb login` may have written
 WANDB_CLOUD_HOSTS = ("api.forge.coreweave.com", "api.wandb.ai")
@@ -87,8 +89,7 @@ def wandb_logger(
     runs of one sweep share a group: ``group``, else W&B's own ``WANDB_RUN_GROUP`` (one group for several sweeps,
     whichever logger the command line picks), else the sweep directory's name. Online runs give up after
     ``init_timeout`` seconds instead of waiting on an unreachable server."""
-    if mode is not None and mode not in WANDB_MODES:
-        raise ValueError(f"logger.wandb.mode must be one of {WANDB_MODES} or null (automatic), got {mode!r}")
+    check_choice("logger.wandb.mode", mode, WANDB_MODES, nullable=True)
     if "offline" in kwargs:  # Lightning's own switch, which a user of WandbLogger may reach for
         raise ValueError("set logger.wandb.mode=offline (or online, disabled) rather than logger.wandb.offline")
     Path(save_dir).mkdir(parents=True, exist_ok=True)

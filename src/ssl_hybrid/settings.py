@@ -1,8 +1,9 @@
-"""Checks of numeric settings that name their config key, so a wrong type or value fails with what to change
+"""Checks of settings that name their config key, so a wrong type or value fails with what to change
 before any data is read, instead of a bare ``TypeError`` somewhere in training."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -33,3 +34,10 @@ def check_number(
     wanted = " and ".join(f"{op} {bound}" for op, bound in bounds.items() if bound is not None)
     kind = "an integer" if integer else "a number"
     raise ValueError(f"{key} must be {kind}{' ' + wanted if wanted else ''}{', or null' if nullable else ''}, got {value!r}")
+
+
+def check_choice(key: str, value: Any, choices: Sequence[str], *, nullable: bool = False) -> None:
+    """Refuses ``value`` unless it is one of ``choices``, or None where ``nullable``."""
+    if value in choices or (value is None and nullable):
+        return
+    raise ValueError(f"{key} must be one of {tuple(choices)}{' or null' if nullable else ''}, got {value!r}")

@@ -28,7 +28,7 @@ from ssl_hybrid.label_propagation import GraphNodes
 from ssl_hybrid.models.label_graph import LabelGraph
 from ssl_hybrid.models.vae import VAEBranch
 from ssl_hybrid.objectives import bits_per_dim
-from ssl_hybrid.settings import check_number
+from ssl_hybrid.settings import check_choice, check_number
 
 DEFAULT_BACKBONE = {"name": "ssl_cnn_small", "pretrained": False}
 DEFAULT_OPTIMIZER = {"name": "adamw", "lr": 2e-3, "weight_decay": 5e-4, "layer_decay": None}
@@ -160,8 +160,7 @@ class SemiSupervisedModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         check_number("model.alpha", alpha, at_least=0, at_most=1)
-        if classify_with not in CLASSIFY_WITH:
-            raise ValueError(f"model.classify_with must be one of {CLASSIFY_WITH}, got {classify_with!r}")
+        check_choice("model.classify_with", classify_with, CLASSIFY_WITH)
         if classify_with == "generative" and not self.class_conditional:
             raise ValueError(f"model.classify_with=generative needs a class-conditional model; {self.objective!r} is not one")
         self.num_classes, self.image_shape = num_classes, tuple(image_shape)

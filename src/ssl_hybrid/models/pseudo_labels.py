@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ssl_hybrid.objectives import align_to_uniform, soft_weights, threshold_weights
-from ssl_hybrid.settings import check_number
+from ssl_hybrid.settings import check_choice, check_number
 
 CONSISTENCY_MASKS = ("threshold", "soft")
 
@@ -14,8 +14,7 @@ CONSISTENCY_MASKS = ("threshold", "soft")
 def check_pseudo_label_settings(mask: str, threshold: float) -> None:
     """Refuses an unknown mask or a threshold outside [0, 1] (also where the consistency term is off, so that a
     typo in a sweep does not pass unnoticed)."""
-    if mask not in CONSISTENCY_MASKS:
-        raise ValueError(f"model.consistency_mask must be one of {CONSISTENCY_MASKS}, got {mask!r}")
+    check_choice("model.consistency_mask", mask, CONSISTENCY_MASKS)
     check_number("model.consistency_threshold", threshold, at_least=0, at_most=1)
 
 
