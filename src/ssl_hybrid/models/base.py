@@ -103,7 +103,7 @@ def weights_from_checkpoint(backbone: dict[str, Any] | None) -> dict[str, Any]:
     and input normalisation (``pretrained_cfg_overlay``'s mean and std), without fetching pretrained weights (a
     file that may have moved, the hub)."""
     settings = {**(backbone or {}), "pretrained": False}
-    if "pretrained_cfg_overlay" in settings:
+    if settings.get("pretrained_cfg_overlay"):  # as create_backbone, a null overlay is none
         settings["pretrained_cfg_overlay"] = {k: v for k, v in settings["pretrained_cfg_overlay"].items() if k != "file"}
     return settings
 
