@@ -239,7 +239,7 @@ def test_image_folder_scales_16_bit_images_and_names_a_file_it_cannot_read(image
     splits = load_image_folder(str(root), channels=1, image_size=8)
     assert np.array_equal(splits.train.images[0, 0].numpy(), eight_bit)
     first.write_bytes(first.read_bytes()[:60])  # truncated: PIL's error names no file
-    with pytest.raises(ValueError, match=f"image_folder: cannot read {first} as an image"):
+    with pytest.raises(ValueError, match=f"cannot read {first} as an image"):
         load_image_folder(str(root), channels=1, image_size=8)
 
 

@@ -73,8 +73,6 @@ def main(cfg: DictConfig) -> None:
         raise ValueError(f"n must be at least 1, got {cfg.n}")
     pl.seed_everything(cfg.seed)
     ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
-    if ckpt_path.is_dir():
-        raise ValueError(f"{ckpt_path} is a folder; give a checkpoint, e.g. {ckpt_path / 'checkpoints' / 'best.ckpt'}")
     model = load_module(ckpt_path)
     for path in write_grids(model, ckpt_path, Path(cfg.paths.output_dir), cfg.n, cfg.label, cfg.data_root):
         log.info("wrote %s", path)

@@ -120,8 +120,12 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         )
 
     @property
+    def classes(self) -> tuple[str, ...]:
+        return self.splits.classes
+
+    @property
     def num_classes(self) -> int:
-        return len(self.splits.classes)
+        return len(self.classes)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -155,7 +159,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             "dataset": self.dataset,
             "split_seed": self.split_seed,
             "labels_per_class": self.labels_per_class,
-            "classes": list(self.splits.classes),
+            "classes": list(self.classes),
             "labeled": split.labeled.tolist(),
             "labeled_labels": self.splits.train.labels[split.labeled].tolist(),
             "val": split.val.tolist(),

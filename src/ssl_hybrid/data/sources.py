@@ -178,7 +178,8 @@ def _visible(path: Path, folder: Path) -> bool:
     return not any(part.startswith(".") for part in path.relative_to(folder).parts)
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
+    """The image files below ``folder`` at any depth, by suffix, hidden ones skipped, in sorted order."""
     return sorted(
         p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and _visible(p, folder)
     )
@@ -188,8 +189,11 @@ def _class_names(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir() if p.is_dir() and _visible(p, folder)}
 
 
-def _decode(paths: list[Path], channels: int, image_size: int) -> torch.Tensor:
+def decode_images(paths: list[Path], shape: tuple[int, int, int]) -> torch.Tensor:
+    """Image files as uint8 (N, C, H, W) of ``shape`` (C, H, W): grayscale or RGB, resized bilinearly."""
     from PIL import Image
+
+    channels, height, width = shape
 
     def read(path: Path) -> np.ndarray:
         try:
@@ -197,30 +201,30 @@ def _decode(paths: list[Path], channels: int, image_size: int) -> torch.Tensor:
                 if image.mode.startswith("I;16") or image.mode == "I":  # 16-bit: PIL's convert would clip at 255
                     image = Image.fromarray(np.clip(np.asarray(image, dtype=np.int64) >> 8, 0, 255).astype(np.uint8))
                 image = image.convert("L" if channels == 1 else "RGB")
-                if image.size != (image_size, image_size):
-                    image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
-                return np.asarray(image).reshape(image_size, image_size, channels)
+                if image.size != (width, height):
+                    image = image.resize((width, height), Image.Resampling.BILINEAR)
+                return np.asarray(image).reshape(height, width, channels)
         except OSError as error:  # e.g. a truncated file, whose error names no path
-            raise ValueError(f"image_folder: cannot read {path} as an image ({error})") from error
+            raise ValueError(f"cannot read {path} as an image ({error})") from error
 
     if not paths:
-        return torch.empty(0, channels, image_size, image_size, dtype=torch.uint8)
+        return torch.empty(0, *shape, dtype=torch.uint8)
     return _hwc_to_chw(np.stack([read(p) for p in paths]))
 
 
-def _class_folder(folder: Path, classes: tuple[str, ...], channels: int, image_size: int) -> LabeledImages:
+def _class_folder(folder: Path, classes: tuple[str, ...], shape: tuple[int, int, int]) -> LabeledImages:
     """The images of ``folder/<class>/`` for the classes of labeled/; refuses other class folders and no images."""
     unknown = _class_names(folder) - set(classes)
     if unknown:
         raise ValueError(f"image_folder: classes {sorted(unknown)} of {folder} have no folder in labeled/")
     paths, labels = [], []
     for label, name in enumerate(classes):
-        files = _image_files(folder / name)
+        files = image_files(folder / name)
         paths += files
         labels += [label] * len(files)
     if not paths:
         raise FileNotFoundError(f"image_folder: no images in {folder}/<class>/ (suffixes {sorted(IMAGE_SUFFIXES)})")
-    return LabeledImages(_decode(paths, channels, image_size), torch.tensor(labels, dtype=torch.long))
+    return LabeledImages(decode_images(paths, shape), torch.tensor(labels, dtype=torch.long))
 
 
 def load_image_folder(root: str | None, download: bool = False, channels: int = 3, image_size: int = 32) -> DatasetSplits:
@@ -238,17 +242,18 @@ def load_image_folder(root: str | None, download: bool = False, channels: int = 
     classes = tuple(sorted(_class_names(root_path / "labeled")))
     if not classes:
         raise FileNotFoundError(f"image_folder: no class folders in {root_path / 'labeled'}")
-    train = _class_folder(root_path / "labeled", classes, channels, image_size)
+    shape = (channels, image_size, image_size)
+    train = _class_folder(root_path / "labeled", classes, shape)
     empty = [name for label, name in enumerate(classes) if not (train.labels == label).any()]
     if empty:
         raise ValueError(f"image_folder: class folders {empty} of {root_path / 'labeled'} hold no images")
     val_dir, unlabeled_dir = root_path / "val", root_path / "unlabeled"
     return DatasetSplits(
         train=train,
-        test=_class_folder(root_path / "test", classes, channels, image_size),
+        test=_class_folder(root_path / "test", classes, shape),
         classes=classes,
-        val=_class_folder(val_dir, classes, channels, image_size) if val_dir.is_dir() else None,
-        extra_unlabeled=_decode(_image_files(unlabeled_dir), channels, image_size) if unlabeled_dir.is_dir() else None,
+        val=_class_folder(val_dir, classes, shape) if val_dir.is_dir() else None,
+        extra_unlabeled=decode_images(image_files(unlabeled_dir), shape) if unlabeled_dir.is_dir() else None,
     )
 
 

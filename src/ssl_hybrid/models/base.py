@@ -35,6 +35,7 @@ DEFAULT_OPTIMIZER = {"name": "adamw", "lr": 2e-3, "weight_decay": 5e-4, "layer_d
 DEFAULT_SCHEDULER = {"warmup_steps": 50}
 CLASSIFY_WITH = ("head", "generative", "graph")
 MODULE_CLASS_KEY = "ssl_hybrid_module"  # "module:Class" of the LightningModule, stored in every checkpoint
+CLASS_NAMES_KEY = "ssl_hybrid_class_names"  # the data's class names, stored in every checkpoint
 
 
 def create_backbone(image_channels: int, name: str, **timm_kwargs: Any) -> nn.Module:
@@ -164,6 +165,7 @@ class SemiSupervisedModule(pl.LightningModule):
         if classify_with == "generative" and not self.class_conditional:
             raise ValueError(f"model.classify_with=generative needs a class-conditional model; {self.objective!r} is not one")
         self.num_classes, self.image_shape = num_classes, tuple(image_shape)
+        self.class_names = [str(label) for label in range(num_classes)]  # the data's own names once setup sees them
         self.num_dims = math.prod(image_shape)
         self.classify_with = classify_with
         self.optimizer_settings = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
@@ -194,6 +196,10 @@ class SemiSupervisedModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[MODULE_CLASS_KEY] = f"{type(self).__module__}:{type(self).__qualname__}"
+        checkpoint[CLASS_NAMES_KEY] = self.class_names
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.class_names = checkpoint.get(CLASS_NAMES_KEY, self.class_names)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images to the backbone's input scale (its ``pretrained_cfg`` mean and std)."""
@@ -243,6 +249,8 @@ class SemiSupervisedModule(pl.LightningModule):
 
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule
+        if getattr(datamodule, "classes", None) is not None:
+            self.class_names = list(datamodule.classes)
         if stage == "fit" and getattr(datamodule, "unlabeled_batch_size", 0) > 0 and not self.reads_unlabeled_images():
             rank_zero_warn(
                 f"this {self.objective!r} model reads no unlabeled images (alpha = 1: no generative branch, and no "
@@ -434,6 +442,8 @@ class SemiSupervisedModule(pl.LightningModule):
 def read_checkpoint(ckpt_path: Path) -> dict[str, Any]:
     """A Lightning checkpoint's contents (tensors memory-mapped on the CPU), or an error that says what the file
     is not."""
+    if ckpt_path.is_dir():
+        raise ValueError(f"{ckpt_path} is a folder; give a checkpoint, e.g. {ckpt_path / 'checkpoints' / 'best.ckpt'}")
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"no checkpoint at {ckpt_path}")
     try:
