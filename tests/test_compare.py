@@ -59,7 +59,25 @@ def test_compare_reports_the_jobs_a_stopped_sweep_never_started(sweep, capsys):
     assert main([str(sweep)]) == 0
     captured = capsys.readouterr()
     assert "3 runs found, 3 usable, 0 with problems" in captured.out
-    assert f"warning: {sweep / 'multirun.yaml'} unreadable, so jobs that never started cannot be told" in captured.err
+    assert f"warning: {sweep / 'multirun.yaml'} unreadable, so its jobs cannot be checked against it" in captured.err
+
+
+def test_compare_reports_jobs_left_by_an_earlier_sweep_into_the_same_folder(sweep, capsys):
+    overrides = sweep / "2" / ".hydra" / "overrides.yaml"  # a job resumed in place records its ckpt_path too
+    overrides.write_text(overrides.read_text() + "- ckpt_path=last.ckpt\n")
+    assert main([str(sweep)]) == 0
+    assert "4 runs found, 4 usable, 0 with problems" in capsys.readouterr().out
+    # a second, smaller sweep into the folder (alpha 0.9 only), stopped before its first job wrote anything
+    plan = sweep / "multirun.yaml"
+    assert "model.alpha=1.0,0.9" in plan.read_text()
+    plan.write_text(plan.read_text().replace("model.alpha=1.0,0.9", "model.alpha=0.9"))
+    assert main([str(sweep)]) == 1
+    captured = capsys.readouterr()
+    assert "4 runs found, 0 usable, 4 with problems" in captured.out
+    for job in (0, 1):  # alpha 1.0, which the new plan does not sweep
+        assert f"problem: {sweep / str(job)}: not the job {plan} plans as {job} (model.alpha=0.9 data.split_seed={job}" in captured.err
+    for job in (2, 3):
+        assert f"problem: {sweep / str(job)}: not a job of {plan}, which plans 2: from an earlier sweep" in captured.err
 
 
 def test_compare_reports_missing_failed_and_unreadable_runs(sweep, tmp_path, capsys):
@@ -287,3 +305,11 @@ def test_compare_on_the_nelbo_itself_has_one_nelbo_column(sweep, capsys):
     assert main([str(sweep), "--metric", "test/nelbo_bpd"]) == 0
     assert capsys.readouterr().out.splitlines()[1].count("test/nelbo_bpd") == 1
     assert list(_csv_rows(sweep)[0]) == ["series", "model.alpha", "n", "test/nelbo_bpd_mean", "test/nelbo_bpd_std"]
+
+
+def test_compare_leaves_a_glob_sweep_unchecked_without_calling_its_plan_unreadable(sweep, capsys):
+    plan = sweep / "multirun.yaml"  # glob() expands against the config's options, which a plan does not hold
+    plan.write_text(plan.read_text().replace("model.alpha=1.0,0.9", "model=glob(hy*)"))
+    assert main([str(sweep)]) == 0
+    captured = capsys.readouterr()
+    assert "4 runs found, 4 usable, 0 with problems" in captured.out and "unreadable" not in captured.err

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import math
 import statistics
 import sys
@@ -48,12 +49,12 @@ class Run:
     name: str
     summary: dict[str, Any] | None
     config: dict[str, Any] = field(default_factory=dict)  # flattened: {"model.alpha": 0.9, ...}
-    unreadable: str | None = None  # why its summary or config could not be read
+    unusable: str | None = None  # why not: its summary or config could not be read, or it is not a job of its sweep
 
     @property
     def problem(self) -> str | None:
-        if self.unreadable is not None:
-            return self.unreadable
+        if self.unusable is not None:
+            return self.unusable
         if self.summary is None:
             return f"no {SUMMARY_FILE} (crashed before finishing, or still running)"
         status = self.summary.get("status", "completed")
@@ -92,11 +93,13 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def planned_jobs(plan: Path) -> int | None:
-    """How many jobs a multirun's ``multirun.yaml`` (written before its first job) sweeps: the product of each
-    key's number of values, the sweeper's params overridden by the command line's, as Hydra's basic sweeper
-    counts them. None for other sweepers, non-numbered job folders or non-discrete sweeps."""
+def planned_jobs(plan: Path) -> list[list[str]] | None:
+    """The jobs a multirun's ``multirun.yaml`` (written before its first job) plans, in order, each as its
+    ``key=value`` overrides, as Hydra's basic sweeper builds them: the sweeper's params overridden by the command
+    line's, one value of each key per job. None for other sweepers, non-numbered job folders, and sweeps that
+    cannot be expanded here (intervals; ``glob``, which needs the config's options)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
 
     hydra_cfg = OmegaConf.load(plan).hydra
     basic = str(hydra_cfg.sweeper.get("_target_", "")).endswith(".BasicSweeper")
@@ -104,31 +107,54 @@ def planned_jobs(plan: Path) -> int | None:
     if not (basic and numbered):
         return None
     params = [f"{key}={value}" for key, value in (hydra_cfg.sweeper.get("params") or {}).items()]
-    values_per_key: dict[str, int] = {}
+    options: dict[str, list[str]] = {}
     for override in OverridesParser.create().parse_overrides([*params, *hydra_cfg.overrides.task]):
-        if override.is_sweep_override() and not override.is_discrete_sweep():
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            options[key] = [f"{key}={override.get_value_element_as_str()}"]
+        elif override.is_discrete_sweep() and override.value_type != ValueType.GLOB_CHOICE_SWEEP:
+            options[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
             return None
-        values = len(list(override.sweep_string_iterator())) if override.is_sweep_override() else 1
-        values_per_key[override.get_key_element()] = values
-    return math.prod(values_per_key.values())
+    return [list(job) for job in itertools.product(*options.values())]
 
 
-def jobs_that_never_ran(paths: Iterable[str | Path]) -> list[Run]:
-    """The jobs a multirun planned (``planned_jobs``) that have no run directory, e.g. after the sweep was
-    killed: reported as problems, so that they do not just shrink ``n``."""
+def checked_against_plans(runs: list[Run], paths: Iterable[str | Path]) -> list[Run]:
+    """``runs`` checked against the jobs their multirun planned (``planned_jobs``). A numbered job folder the plan
+    does not account for, e.g. left by an earlier sweep into the same folder, is marked as a problem, and a planned
+    job without a run directory, e.g. after the sweep was killed, is added as one: neither is counted silently, nor
+    just shrinks ``n``."""
+    by_dir = {Path(run.name): run for run in runs}
     never_ran = []
     for path in map(Path, paths):
         for plan in sorted(path.rglob("multirun.yaml"), key=_natural):
             try:
-                count = planned_jobs(plan)
+                jobs = planned_jobs(plan)
             except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException, HydraException) as error:
-                print(f"warning: {plan} unreadable, so jobs that never started cannot be told: {error}", file=sys.stderr)
+                print(f"warning: {plan} unreadable, so its jobs cannot be checked against it: {error}", file=sys.stderr)
                 continue
-            for job in range(count or 0):
-                if not _is_run_dir(plan.parent / str(job)):
-                    reason = f"not started: no run directory, though {plan} plans {count} jobs (still to come, or stopped)"
-                    never_ran.append(Run(name=str(plan.parent / str(job)), summary=None, unreadable=reason))
-    return never_ran
+            if jobs is None:
+                continue
+            earlier = "from an earlier sweep into this folder?"
+            for num, planned in enumerate(jobs):
+                job = by_dir.get(plan.parent / str(num))
+                if job is None:
+                    reason = f"not started: no run directory, though {plan} plans {len(jobs)} jobs (still to come, or stopped)"
+                    never_ran.append(Run(name=str(plan.parent / str(num)), summary=None, unusable=reason))
+                elif not set(planned) <= set(_recorded_overrides(Path(job.name)) or planned):  # resumed: + ckpt_path
+                    job.unusable = job.unusable or f"not the job {plan} plans as {num} ({' '.join(planned)}): {earlier}"
+            for folder, job in by_dir.items():
+                if folder.parent == plan.parent and folder.name.isdigit() and int(folder.name) >= len(jobs):
+                    job.unusable = job.unusable or f"not a job of {plan}, which plans {len(jobs)}: {earlier}"
+    return runs + never_ran
+
+
+def _recorded_overrides(run_dir: Path) -> list[str] | None:
+    """A run's command-line overrides as Hydra recorded them (none without ``.hydra/``)."""
+    try:
+        return list(OmegaConf.load(run_dir / ".hydra" / "overrides.yaml"))
+    except (OSError, yaml.YAMLError, OmegaConfBaseException):
+        return None
 
 
 def resolved_config(config_file: Path) -> dict[str, Any]:
@@ -155,11 +181,11 @@ def load_run(path: Path) -> Run:
         if summary_file.is_file() and not isinstance(summary, dict):
             raise ValueError(f"a JSON {type(summary).__name__}, not an object")
     except (ValueError, OSError) as error:
-        return Run(name=str(path), summary=None, unreadable=f"unreadable {SUMMARY_FILE}: {error}")
+        return Run(name=str(path), summary=None, unusable=f"unreadable {SUMMARY_FILE}: {error}")
     try:
         config = resolved_config(config_file) if config_file.is_file() else {}
     except (ValueError, OSError, yaml.YAMLError, OmegaConfBaseException) as error:
-        return Run(name=str(path), summary=None, unreadable=f"unreadable .hydra/config.yaml: {error}")
+        return Run(name=str(path), summary=None, unusable=f"unreadable .hydra/config.yaml: {error}")
     return Run(name=str(path), summary=summary, config=config)
 
 
@@ -357,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.wandb:
             runs = load_wandb_runs(args.wandb, args.group)
         else:
-            runs = [load_run(p) for p in find_run_dirs(args.paths)] + jobs_that_never_ran(args.paths)
+            runs = checked_against_plans([load_run(p) for p in find_run_dirs(args.paths)], args.paths)
     except FileNotFoundError as error:
         raise SystemExit(f"ssl-hybrid-compare: {error}") from None
     good = [run for run in runs if run.problem is None]
