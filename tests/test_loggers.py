@@ -101,8 +101,12 @@ def test_runs_of_one_sweep_share_a_group(tmp_path):
 
     compose_train(output_dir=tmp_path / "run")
     assert sweep_group() is None  # a single run
-    compose_train("hydra.mode=MULTIRUN", output_dir=tmp_path / "2026-11-21_09-30-00" / "3")
+    sweep = tmp_path / "2026-11-21_09-30-00"
+    compose_train("hydra.mode=MULTIRUN", f"hydra.sweep.dir={sweep}", output_dir=sweep / "3")
     assert HydraConfig.get().mode == RunMode.MULTIRUN
+    assert sweep_group() == "2026-11-21_09-30-00"
+    # job folders nested by hydra.sweep.subdir (here a0.5/s1) stay in their sweep's group
+    compose_train("hydra.mode=MULTIRUN", f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=a0.5/s1", output_dir=sweep / "a0.5" / "s1")
     assert sweep_group() == "2026-11-21_09-30-00"
 
 
@@ -110,7 +114,8 @@ def test_the_wandb_logger_of_a_sweep_job_takes_its_group_and_exports_its_mode(no
     from conftest import compose_train
     from ssl_hybrid.loggers import wandb_logger
 
-    compose_train("hydra.mode=MULTIRUN", output_dir=tmp_path / "2026-11-22_07-30-00" / "0")
+    sweep = tmp_path / "2026-11-22_07-30-00"
+    compose_train("hydra.mode=MULTIRUN", f"hydra.sweep.dir={sweep}", output_dir=sweep / "0")
     logger = wandb_logger(str(tmp_path / "wandb"))
     assert logger._wandb_init["group"] == "2026-11-22_07-30-00" and logger._wandb_init["mode"] == "offline"
     assert os.environ["WANDB_MODE"] == "offline"  # what DDP children and wandb's service read

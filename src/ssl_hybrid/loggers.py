@@ -76,7 +76,7 @@ def sweep_group() -> str | None:
 
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
-    return Path(HydraConfig.get().runtime.output_dir).parent.name
+    return Path(HydraConfig.get().sweep.dir).name  # not the job folder's parent: hydra.sweep.subdir may nest
 
 
 WANDB_MODES = ("online", "offline", "disabled")
