@@ -337,6 +337,9 @@ def test_fashion_mnist_end_to_end_from_idx_files(train_cfg, fashion_idx_dir):
         ("model.alpha=[0.5]", InstantiationException, "model.alpha"),  # a list, which JSON took for a config node
         ("trainer.max_steps=-1", ValueError, "trainer.max_steps"),  # no length: the cosine schedule has no end
         ("trainer.max_steps=0", ValueError, "trainer.max_steps"),  # Lightning would test the untrained model
+        ("trainer.max_steps=ten", ValueError, "trainer.max_steps must be an integer"),  # Lightning: str < int
+        ("trainer.max_epochs=1.5", ValueError, "trainer.max_epochs must be an integer"),
+        ("~logger", ValueError, "logger=none drops both"),  # Lightning: the LR monitor without a logger
         ("trainer.val_check_interval=0", ValueError, "trainer.val_check_interval"),  # Lightning: ZeroDivisionError
         ("seed=1.5", ValueError, "seed must be an integer"),  # Lightning would seed 1 and metrics.json record 1.5
         ("seed=null", ValueError, "seed must be an integer"),  # Lightning would seed 0 and metrics.json record null
@@ -367,6 +370,35 @@ def test_wandb_logger_runs_offline_without_credentials_and_finishes_with_the_run
     assert read_summary(tmp_path / "run")["status"] == ("failed" if fails else "completed")
     assert exit_codes == [1 if fails else 0]  # W&B shows a failed run as failed, not finished
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+
+
+def test_an_experiment_file_without_its_package_header_is_refused(train_cfg, tmp_path):
+    (tmp_path / "mine" / "experiment").mkdir(parents=True)
+    (tmp_path / "mine" / "experiment" / "short.yaml").write_text("model:\n  alpha: 0.3\n")  # no `# @package _global_`
+    cfg = train_cfg(f"hydra.searchpath=[file://{tmp_path / 'mine'}]", "experiment=short")
+    assert cfg.model.alpha == 0.9 and cfg.experiment.model.alpha == 0.3  # Hydra put it where nothing reads it
+    with pytest.raises(ValueError, match="experiment=short: its settings landed under experiment.*# @package _global_"):
+        train(cfg)
+    assert read_summary(tmp_path / "run")["status"] == "failed"
+
+
+def test_paths_count_from_where_the_run_was_launched_also_after_hydra_moved_into_its_run_dir(
+    train_cfg, tmp_path, image_folder_root, monkeypatch
+):
+    launch = tmp_path / "launch"
+    launch.mkdir()
+    (launch / "my_images").symlink_to(image_folder_root)
+    folder = ("data=image_folder", "data.root=my_images", "data.image_size=8", "data.source_options.channels=1")
+    for overrides, outcome in [
+        ((*folder, "data.train_transforms=[]", "trainer.max_steps=10"), contextlib.nullcontext()),
+        (("ckpt_path=runs/x/last.ckpt",), pytest.raises(FileNotFoundError, match=f"no checkpoint at {launch}/runs/x/last.ckpt")),
+    ]:
+        monkeypatch.chdir(launch)
+        cfg = train_cfg(*overrides, "hydra.job.chdir=true")
+        (tmp_path / "run").mkdir(exist_ok=True)
+        monkeypatch.chdir(tmp_path / "run")  # as hydra.job.chdir=true does
+        with outcome:
+            assert train(cfg)["status"] == "completed"
 
 
 def test_a_run_without_logger_or_callbacks_still_tests_and_writes_its_summary(tmp_path):

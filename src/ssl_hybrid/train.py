@@ -12,9 +12,10 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import Timer
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate, to_absolute_path
+from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.callbacks import LearningRateMonitor, Timer
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
@@ -23,7 +24,7 @@ from ssl_hybrid.data.sampling import UntrainedBatches
 from ssl_hybrid.hydra_ddp import ddp_ready_hydra_job
 from ssl_hybrid.loggers import instantiate_loggers
 from ssl_hybrid.models.base import weights_from_checkpoint
-from ssl_hybrid.run_record import RunRecord, check_resume
+from ssl_hybrid.run_record import LIGHTNING_CKPT_NAMES, RunRecord, check_resume
 from ssl_hybrid.run_summary import (
     LABELED_INDICES_FILE, REQUIRED_METRICS, SUMMARY_FILE, plain_metrics, run_facts, training_progress, write_json,
 )  # fmt: skip
@@ -42,10 +43,34 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
 
 def check_trainer_settings(trainer: DictConfig) -> None:
     """Refuses what Lightning accepts but would train nothing (``max_steps`` 0) or crash on at the first
-    validation (``val_check_interval`` 0)."""
+    validation (``val_check_interval`` 0), and lengths that are not integers, naming the key (Lightning's own
+    error compares a str with an int)."""
+    check_number("trainer.max_steps", trainer.get("max_steps"), integer=True, at_least=-1, nullable=True)
     if trainer.get("max_steps") == 0:
         raise ValueError("trainer.max_steps=0 trains nothing: give the number of steps (or -1 with trainer.max_epochs)")
+    check_number("trainer.max_epochs", trainer.get("max_epochs"), integer=True, at_least=-1, nullable=True)
+    check_number("trainer.log_every_n_steps", trainer.get("log_every_n_steps"), integer=True, at_least=0, nullable=True)
     check_number("trainer.val_check_interval", trainer.get("val_check_interval"), above=0, nullable=True)
+
+
+def check_experiment_package(cfg: DictConfig) -> None:
+    """Refuses an experiment file without its package header: its settings would land under ``experiment.*``,
+    where nothing reads them, and the run would train the defaults without a word."""
+    if "experiment" in cfg:
+        raise ValueError(
+            f"experiment={HydraConfig.get().runtime.choices.get('experiment')}: its settings landed under experiment.*, "
+            "where nothing reads them: make `# @package _global_` the experiment file's first line"
+        )
+
+
+def from_launch_dir(cfg: DictConfig) -> None:
+    """Makes the paths a user gives (``ckpt_path``, ``data.root``) count from where the run was launched, also
+    when ``hydra.job.chdir=true`` has moved it into its run directory."""
+    with open_dict(cfg):
+        if cfg.get("ckpt_path") and str(cfg.ckpt_path).partition(":")[0] not in LIGHTNING_CKPT_NAMES:
+            cfg.ckpt_path = to_absolute_path(str(Path(cfg.ckpt_path).expanduser()))
+        if cfg.data.get("root"):
+            cfg.data.root = to_absolute_path(str(Path(cfg.data.root).expanduser()))
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -54,11 +79,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     summary: dict[str, Any] = {
         **dict.fromkeys(REQUIRED_METRICS), "best_checkpoint": None, **run_facts(cfg), "status": "failed"
     }  # fmt: skip
+    from_launch_dir(cfg)
     wandb_run_id = check_resume(cfg)  # before the run writes anything: a refused resume in place leaves its run as it was
     trainer: pl.Trainer | None = None
     in_training = False
     started = _unclaimed_import_time.pop() if _unclaimed_import_time else time.monotonic()
     try:
+        check_experiment_package(cfg)
         check_trainer_settings(cfg.trainer)
         check_number("seed", cfg.seed, integer=True, at_least=0, at_most=2**32 - 1)  # numpy's seed range
         pl.seed_everything(cfg.seed, workers=True)
@@ -71,11 +98,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
         summary["objective"] = model.objective
         timer = Timer()
-        trainer = instantiate(
-            cfg.trainer,
-            callbacks=[*instantiate_group(cfg.get("callbacks")), timer, RunRecord(cfg), UntrainedBatches()],
-            logger=instantiate_loggers(cfg.get("logger"), wandb_run_id) or False,
-        )
+        callbacks = [*instantiate_group(cfg.get("callbacks")), timer, RunRecord(cfg), UntrainedBatches()]
+        loggers = instantiate_loggers(cfg.get("logger"), wandb_run_id)
+        if not loggers and any(isinstance(callback, LearningRateMonitor) for callback in callbacks):
+            raise ValueError("no logger, but callbacks.learning_rate (Lightning's LearningRateMonitor) needs one: logger=none drops both")
+        trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
         # Lightning reads a process's rank from the environment at import: a LOCAL_RANK or SLURM_PROCID left over
         # from torchrun or `srun -n N` made a single-process run rank 1, whose loggers write nothing
         rank_zero_only.rank = trainer.global_rank
