@@ -271,11 +271,21 @@ def test_compare_warns_when_a_point_pools_runs_of_different_settings(sweep, caps
     assert f"{key} {expected}" in warnings[0] and f"--by {key}" in warnings[0]
 
 
-def test_compare_warns_when_a_point_pools_pretrained_and_scratch_backbones(sweep, capsys):
+@pytest.mark.parametrize(
+    ("edit", "warned"),
+    [
+        (("pretrained: false", "pretrained: true"), "model.backbone.pretrained False, True"),
+        (("name: ssl_cnn_small", "name: ssl_cnn_small\n    width: 32"), "model.backbone.width 32, None"),
+        (("decoder_width: 64", "decoder_width: 32"), "model.decoder_width 32, 64"),
+        (("strong_transforms: []", "strong_transforms: null"), "data.strong_transforms None, []"),
+    ],
+)
+def test_compare_warns_when_a_point_pools_different_encoders_decoders_or_augmentations(edit, warned, sweep, capsys):
     config = sweep / "0" / ".hydra" / "config.yaml"
-    config.write_text(config.read_text().replace("pretrained: false", "pretrained: true", 1))
+    assert edit[0] in config.read_text()
+    config.write_text(config.read_text().replace(*edit, 1))
     assert main([str(sweep)]) == 0
-    assert "pools runs with model.backbone.pretrained False, True" in capsys.readouterr().err
+    assert f"pools runs with {warned}" in capsys.readouterr().err
 
 
 def test_compare_warns_when_a_point_pools_alphas_or_series_that_by_does_not_split(sweep, capsys):

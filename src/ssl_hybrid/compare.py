@@ -36,11 +36,14 @@ NELBO = "test/nelbo_bpd"
 SERIES_KEYS = ("objective", "consistency_weight", "label_propagation", "classify_with", "alpha_schedule")
 _ABSENT = object()  # Run.get's default where a key is missing, as opposed to present and null
 SELECT_AS_TESTED, SELECT_DURING_TRAINING = "val/acc_as_tested", "val/acc_best"
-# settings that a point of the table should not average over unless asked to (--by splits them): warned about
+# settings that a point of the table should not average over unless asked to (--by splits them): warned about;
+# a config section (model.backbone) stands for each of its keys
 POOLING_KEYS = (
-    "alpha", *SERIES_KEYS, "dataset", "backbone", "model.backbone.pretrained", "labels_per_class", "trainer.max_steps",
-    "batch_size", "unlabeled_ratio", "latent_dim", "consistency_mask", "distribution_alignment", "teacher_ema",
-    "model.optimizer.lr", "model.optimizer.layer_decay",
+    "alpha", *SERIES_KEYS, "dataset", "backbone", "model.backbone", "labels_per_class", "trainer.max_steps",
+    "batch_size", "unlabeled_ratio", "data.train_transforms", "data.strong_transforms", "latent_dim",
+    "model.decoder_width", "model.kl_warmup_steps", "model.coupling_scale", "consistency_mask",
+    "model.consistency_threshold", "distribution_alignment", "teacher_ema", "model.optimizer.lr",
+    "model.optimizer.layer_decay",
 )  # fmt: skip
 
 
@@ -224,9 +227,11 @@ def group_runs(runs: Sequence[Run], x: str, by: Sequence[str]) -> dict[tuple[str
 
 def pooling_warnings(runs: Sequence[Run], x: str, by: Sequence[str]) -> list[str]:
     """One line per point of the table that averages runs that differ in one of :data:`POOLING_KEYS`."""
+    present = {key for run in runs for key in run.config}
+    keys = [key for section in POOLING_KEYS for key in sorted(k for k in present if k.startswith(f"{section}.")) or [section]]
     warnings = []
     for (series, x_value), members in group_runs(runs, x, by).items():
-        for key in POOLING_KEYS:
+        for key in keys:
             values = sorted({str(run.get(key)) for run in members})
             if len(values) > 1:
                 warnings.append(f"{series} at {x}={x_value} pools runs with {key} {', '.join(values)} (split them with --by {key})")
