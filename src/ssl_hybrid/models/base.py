@@ -190,6 +190,15 @@ class SemiSupervisedModule(pl.LightningModule):
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc_best = MaxMetric()
 
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> SemiSupervisedModule:
+        """Lightning's, except that a pretrained backbone is built without its weights (a file that may have moved,
+        the hub): the checkpoint holds every weight. ``backbone=`` overrides that, as any hyperparameter."""
+        if "backbone" not in kwargs and isinstance(checkpoint_path, (str, Path)):
+            hparams = read_checkpoint(Path(checkpoint_path)).get("hyper_parameters", {})
+            kwargs["backbone"] = weights_from_checkpoint(hparams.get("backbone"))
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+
     @property
     def alpha(self) -> float:
         return self.hparams.alpha
@@ -472,6 +481,4 @@ def load_module(ckpt_path: str | Path, map_location: str = "cpu") -> SemiSupervi
     cls = getattr(importlib.import_module(module), name, None) if module.partition(".")[0] == "ssl_hybrid" else None
     if not (isinstance(cls, type) and issubclass(cls, SemiSupervisedModule)):
         raise ValueError(f"{ckpt_path} names the module class {target!r}, which is not an ssl_hybrid model")
-    # the checkpoint holds every weight: a pretrained backbone's file (or the hub) is not read again
-    backbone = weights_from_checkpoint(checkpoint.get("hyper_parameters", {}).get("backbone"))
-    return cls.load_from_checkpoint(ckpt_path, map_location=map_location, backbone=backbone).eval()
+    return cls.load_from_checkpoint(ckpt_path, map_location=map_location).eval()
