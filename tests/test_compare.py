@@ -277,6 +277,7 @@ def test_compare_warns_when_a_point_pools_runs_of_different_settings(sweep, caps
         (("pretrained: false", "pretrained: true"), "model.backbone.pretrained False, True"),
         (("name: ssl_cnn_small", "name: ssl_cnn_small\n    width: 32"), "model.backbone.width 32, None"),
         (("decoder_width: 64", "decoder_width: 32"), "model.decoder_width 32, 64"),
+        (("likelihood: auto", "likelihood: discretized_logistic"), "model.likelihood auto, discretized_logistic"),
         (("strong_transforms: []", "strong_transforms: null"), "data.strong_transforms None, []"),
     ],
 )

@@ -225,6 +225,11 @@ def test_image_folder_skips_hidden_folders_and_refuses_an_empty_class(image_fold
     (root / "labeled" / "digit_10").mkdir()  # a class folder without images would be a class nothing teaches
     with pytest.raises(ValueError, match=r"class folders \['digit_10'\] of .*labeled hold no images"):
         load_image_folder(str(root), channels=1, image_size=8)
+    for folder in ("labeled", "test"):  # one class: torchmetrics' error would name no setting
+        for extra in [d for d in (root / folder).iterdir() if d.name not in ("digit_3", ".ipynb_checkpoints")]:
+            shutil.rmtree(extra)
+    with pytest.raises(ValueError, match=r"one class folder \(digit_3\) in .*labeled: a classifier needs two or more"):
+        load_image_folder(str(root), channels=1, image_size=8)
 
 
 def test_image_folder_scales_16_bit_images_and_names_a_file_it_cannot_read(image_folder_root, tmp_path):

@@ -5,17 +5,21 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
+from PIL import Image
 
 from conftest import QUICK, compose_train
+from ssl_hybrid.data.sources import decode_images
 from ssl_hybrid.models.base import load_module
 from ssl_hybrid.predict import PREDICTIONS_FILE
 from ssl_hybrid.predict import main as predict_main
@@ -64,8 +68,6 @@ def test_predictions_of_the_test_folder_score_what_the_run_tested(folder_graph_r
 
 
 def test_one_file_of_another_size_and_colour_is_decoded_to_the_models_images(folder_graph_run, image_folder_root, tmp_path):
-    from PIL import Image
-
     run, _ = folder_graph_run
     first = sorted((image_folder_root / "test").rglob("*.png"))[0]
     large = tmp_path / "large.jpg"
@@ -85,7 +87,7 @@ def test_a_checkpoint_without_its_fitted_graph_warns_that_its_head_predicts(fold
     assert len(read_predictions(tmp_path / PREDICTIONS_FILE)) == 200
 
 
-def test_predict_refuses_what_it_cannot_classify(folder_graph_run, tmp_path):
+def test_predict_refuses_what_it_cannot_classify(folder_graph_run, tmp_path, monkeypatch):
     run, _ = folder_graph_run
     best = run / "checkpoints" / "best.ckpt"
     (tmp_path / "empty" / ".hidden").mkdir(parents=True)
@@ -99,10 +101,51 @@ def test_predict_refuses_what_it_cannot_classify(folder_graph_run, tmp_path):
         predict_cli(f"ckpt_path={run}", f"images={tmp_path / 'empty' / 'notes.txt'}")
     with pytest.raises(ValueError, match="batch_size must be"):
         predict_cli(f"ckpt_path={best}", f"images={tmp_path}", "batch_size=0")
+    bomb = tmp_path / "bomb.png"  # over Pillow's pixel limit, lowered here: its error named no file
+    Image.new("L", (8, 8)).save(bomb)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)
+    with pytest.raises(ValueError, match=f"cannot read {bomb} as an image"):
+        predict_cli(f"ckpt_path={best}", f"images={bomb}")
+    monkeypatch.undo()
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
     with pytest.raises(ValueError, match=f"cannot read {broken} as an image"):
         predict_cli(f"ckpt_path={best}", f"images={broken}")
+
+
+def test_the_model_refuses_float_images_and_images_of_another_size(folder_graph_run, image_folder_root):
+    model = load_module(folder_graph_run[0] / "checkpoints" / "best.ckpt")
+    images = decode_images(sorted((image_folder_root / "test").rglob("*.png"))[:4], model.image_shape)
+    assert model(images).shape == (4, 10)
+    with pytest.raises(TypeError, match=r"images must be uint8 \(0..255\), as the data served them, got torch.float32"):
+        model(images.float() / 255)  # torchvision's usual scale, which would be divided by 255 again
+    with pytest.raises(ValueError, match=r"images must be \(1, 8, 8\) .* got \(1, 16, 16\)"):
+        model(torch.zeros(4, 1, 16, 16, dtype=torch.uint8))
+
+
+def test_predict_counts_paths_from_the_launch_dir_and_writes_any_file_name(folder_graph_run, image_folder_root, tmp_path, monkeypatch):
+    run, _ = folder_graph_run
+    launch = tmp_path / "launch"
+    (launch / "new").mkdir(parents=True)
+    first = sorted((image_folder_root / "test").rglob("*.png"))[0]
+    odd = os.fsdecode(b"caf\xe9, \"one\".png")  # not UTF-8: Latin-1 bytes, as older systems write names
+    shutil.copy(first, launch / "new" / odd)
+    monkeypatch.chdir(launch)
+    GlobalHydra.instance().clear()
+    with initialize_config_module("ssl_hybrid.conf", version_base="1.3"):
+        cfg = compose("predict", overrides=[f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", "images=new"], return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(tmp_path / "out")
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path / "out")  # as hydra.job.chdir=true does
+    predict_main(cfg)
+    with (tmp_path / "out" / PREDICTIONS_FILE).open(newline="", encoding="utf-8", errors="surrogateescape") as file:
+        (row,) = csv.DictReader(file)
+    assert row["path"] == str(launch / "new" / odd)  # the bytes of the name, back as they were read
+    assert not list((tmp_path / "out").glob(".*partial"))
 
 
 def test_predict_help_shows_its_own_settings():

@@ -28,6 +28,7 @@ def test_numbers_within_their_bounds_pass(value, options):
         (True, {}, "model.x must be a number, got True"),
         (None, {"at_least": 0}, "model.x must be a number >= 0, got None"),
         (math.nan, {"at_least": 0}, "model.x must be a number >= 0, got nan"),
+        (math.inf, {"at_least": 0}, "model.x must be a number >= 0, got inf"),  # int(inf) would raise OverflowError
     ],
 )
 def test_everything_else_is_refused_with_the_key_the_bounds_and_the_value(value, options, message):

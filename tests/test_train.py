@@ -372,6 +372,22 @@ def test_wandb_logger_runs_offline_without_credentials_and_finishes_with_the_run
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
 
 
+def test_a_run_that_diverged_is_failed_not_completed(train_cfg, tmp_path):
+    with pytest.raises(FloatingPointError, match="the run diverged: .*test/nelbo_bpd"):
+        train(train_cfg("model.optimizer.lr=10"))  # the decoder's BatchNorm statistics overflow: NaN NELBO
+    summary = read_summary(tmp_path / "run")
+    assert summary["status"] == "failed" and summary["test/nelbo_bpd"] is None
+    assert summary["test/acc"] == pytest.approx(0.1, abs=0.02)  # chance, recorded as it was measured
+
+
+def test_ramps_longer_than_the_run_are_warned_about(train_cfg):
+    with pytest.warns(UserWarning) as warned:
+        train(train_cfg("trainer.max_steps=10", "model.alpha_schedule={ramp_steps:40}", "model.kl_warmup_steps=20"))
+    messages = [str(w.message) for w in warned]
+    assert "model.alpha_schedule.ramp_steps=40 is longer than the run (10 steps): it ends 25% of the way up the ramp" in messages
+    assert "model.kl_warmup_steps=20 is longer than the run (10 steps): it ends 50% of the way up the ramp" in messages
+
+
 def test_an_experiment_file_without_its_package_header_is_refused(train_cfg, tmp_path):
     (tmp_path / "mine" / "experiment").mkdir(parents=True)
     (tmp_path / "mine" / "experiment" / "short.yaml").write_text("model:\n  alpha: 0.3\n")  # no `# @package _global_`

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from ssl_hybrid.data.sources import IMAGE_SUFFIXES, decode_images, image_files
 from ssl_hybrid.models.base import SemiSupervisedModule, load_module
-from ssl_hybrid.settings import check_number
+from ssl_hybrid.settings import check_number, user_path
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +45,23 @@ def class_probabilities(model: SemiSupervisedModule, files: list[Path], batch_si
 
 
 def write_predictions(path: Path, files: list[Path], probabilities: torch.Tensor, class_names: list[str]) -> None:
+    """Written beside ``path`` and renamed into place, so a failed write leaves no file that looks complete."""
     best, predicted = probabilities.max(dim=-1)
-    with path.open("w", newline="") as out:
+    partial = path.with_name(f".{path.name}.partial")
+    # surrogateescape: a file name that is not valid UTF-8 is written back as the bytes it was read from
+    with partial.open("w", newline="", encoding="utf-8", errors="surrogateescape") as out:
         writer = csv.writer(out)
         writer.writerow(["path", "prediction", "probability", *(f"p({name})" for name in class_names)])
         for file, label, p, row in zip(files, predicted.tolist(), best.tolist(), probabilities.tolist()):
             writer.writerow([str(file), class_names[label], f"{p:.6f}", *(f"{q:.6f}" for q in row)])
+    partial.replace(path)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://ssl_hybrid.conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
     check_number("batch_size", cfg.batch_size, integer=True, at_least=1)
-    files = find_images(Path(cfg.images).expanduser())
-    model = load_module(Path(cfg.ckpt_path).expanduser(), map_location=cfg.device)
+    files = find_images(user_path(cfg.images))
+    model = load_module(user_path(cfg.ckpt_path), map_location=cfg.device)
     if model.label_graph is not None and not model.label_graph.fitted:
         log.warning(
             "%s holds no fitted label graph, which its run classified with (model.classify_with=graph): these "

@@ -1,10 +1,14 @@
 """Checks of settings that name their config key, so a wrong type or value fails with what to change
-before any data is read, instead of a bare ``TypeError`` somewhere in training."""
+before any data is read, instead of a bare ``TypeError`` somewhere in training; and the paths a user gives."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from hydra.utils import to_absolute_path
 
 
 def check_number(
@@ -18,12 +22,12 @@ def check_number(
     below: float | None = None,
     nullable: bool = False,
 ) -> None:
-    """Refuses ``value`` unless it is a number (an int with ``integer``; never a bool) within the given bounds,
-    or None where ``nullable``."""
+    """Refuses ``value`` unless it is a finite number (an int with ``integer``; never a bool) within the given
+    bounds, or None where ``nullable``."""
     if value is None and nullable:
         return
     bounds = {">=": at_least, ">": above, "<=": at_most, "<": below}
-    is_number = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+    is_number = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if is_number and (
         (at_least is None or value >= at_least)
         and (above is None or value > above)
@@ -41,3 +45,9 @@ def check_choice(key: str, value: Any, choices: Sequence[str], *, nullable: bool
     if value in choices or (value is None and nullable):
         return
     raise ValueError(f"{key} must be one of {tuple(choices)}{' or null' if nullable else ''}, got {value!r}")
+
+
+def user_path(path: str | Path) -> Path:
+    """A path from the command line, absolute: a relative one counts from the directory the command was launched
+    in, also when ``hydra.job.chdir=true`` has moved the run into its run directory; ``~`` is expanded."""
+    return Path(to_absolute_path(str(Path(path).expanduser())))

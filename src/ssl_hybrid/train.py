@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import signal
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate, to_absolute_path
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor, Timer
 from pytorch_lightning.loggers import WandbLogger
@@ -28,7 +29,7 @@ from ssl_hybrid.run_record import LIGHTNING_CKPT_NAMES, RunRecord, check_resume
 from ssl_hybrid.run_summary import (
     LABELED_INDICES_FILE, REQUIRED_METRICS, SUMMARY_FILE, plain_metrics, run_facts, training_progress, write_json,
 )  # fmt: skip
-from ssl_hybrid.settings import check_number
+from ssl_hybrid.settings import check_number, user_path
 
 log = logging.getLogger(__name__)
 # A run's clock (startup_seconds, wall_seconds) starts at the package import for the first run of a process, at
@@ -64,13 +65,12 @@ def check_experiment_package(cfg: DictConfig) -> None:
 
 
 def from_launch_dir(cfg: DictConfig) -> None:
-    """Makes the paths a user gives (``ckpt_path``, ``data.root``) count from where the run was launched, also
-    when ``hydra.job.chdir=true`` has moved it into its run directory."""
+    """Makes the paths a user gives (``ckpt_path``, ``data.root``) absolute (``user_path``)."""
     with open_dict(cfg):
         if cfg.get("ckpt_path") and str(cfg.ckpt_path).partition(":")[0] not in LIGHTNING_CKPT_NAMES:
-            cfg.ckpt_path = to_absolute_path(str(Path(cfg.ckpt_path).expanduser()))
+            cfg.ckpt_path = str(user_path(cfg.ckpt_path))
         if cfg.data.get("root"):
-            cfg.data.root = to_absolute_path(str(Path(cfg.data.root).expanduser()))
+            cfg.data.root = str(user_path(cfg.data.root))
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -126,6 +126,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if cfg.get("test"):
             (test_metrics,) = trainer.test(model, datamodule=datamodule, ckpt_path=summary.get("best_checkpoint"))
             summary.update(plain_metrics(test_metrics))
+            # e.g. a learning rate so high that the BatchNorm statistics overflow: chance accuracy, a NaN NELBO
+            if nonfinite := [key for key, value in test_metrics.items() if not math.isfinite(value)]:
+                raise FloatingPointError(
+                    f"the run diverged: {', '.join(nonfinite)} of the tested model are not finite (a lower "
+                    "model.optimizer.lr may help)"
+                )
         summary["status"] = "completed"
         return summary
     except BaseException as error:

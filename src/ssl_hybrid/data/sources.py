@@ -204,7 +204,7 @@ def decode_images(paths: list[Path], shape: tuple[int, int, int]) -> torch.Tenso
                 if image.size != (width, height):
                     image = image.resize((width, height), Image.Resampling.BILINEAR)
                 return np.asarray(image).reshape(height, width, channels)
-        except OSError as error:  # e.g. a truncated file, whose error names no path
+        except (OSError, Image.DecompressionBombError) as error:  # e.g. a truncated file: its error names no path
             raise ValueError(f"cannot read {path} as an image ({error})") from error
 
     if not paths:
@@ -242,6 +242,8 @@ def load_image_folder(root: str | None, download: bool = False, channels: int = 
     classes = tuple(sorted(_class_names(root_path / "labeled")))
     if not classes:
         raise FileNotFoundError(f"image_folder: no class folders in {root_path / 'labeled'}")
+    if len(classes) == 1:
+        raise ValueError(f"image_folder: one class folder ({classes[0]}) in {root_path / 'labeled'}: a classifier needs two or more")
     shape = (channels, image_size, image_size)
     train = _class_folder(root_path / "labeled", classes, shape)
     empty = [name for label, name in enumerate(classes) if not (train.labels == label).any()]

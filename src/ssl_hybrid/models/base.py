@@ -229,6 +229,11 @@ class SemiSupervisedModule(pl.LightningModule):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Class logits for uint8 images, from the head, the generative classifier or the label graph
         (``classify_with``)."""
+        # floats in [0, 1], torchvision's usual input, would be divided by 255 again: chance accuracy, silently
+        if images.is_floating_point():
+            raise TypeError(f"images must be uint8 (0..255), as the data served them, got {images.dtype}: (x * 255).round().to(torch.uint8)")
+        if tuple(images.shape[-3:]) != self.image_shape:  # pooling would classify any size without a word
+            raise ValueError(f"images must be {self.image_shape} (channels, height, width), as the model trained on, got {tuple(images.shape[-3:])}")
         if self.classify_with == "generative":
             return self.generative_logits(self.encode_generative(images), images)
         features = self.encode(images)

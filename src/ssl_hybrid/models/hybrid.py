@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
 from ssl_hybrid.models.base import SemiSupervisedModule, split_views
@@ -72,6 +73,13 @@ class HybridModule(SemiSupervisedModule):
     def alpha(self) -> float:
         """The blending weight at the current step (``model.alpha``, ramped by ``model.alpha_schedule``)."""
         return ramped_alpha(self.hparams.alpha, self.global_step, self.ramp_steps)
+
+    def on_train_start(self) -> None:
+        super().on_train_start()
+        total = self.trainer.estimated_stepping_batches
+        for key, steps in [("model.alpha_schedule.ramp_steps", self.ramp_steps), ("model.kl_warmup_steps", self.hparams.kl_warmup_steps)]:
+            if steps > total:
+                rank_zero_warn(f"{key}={steps} is longer than the run ({total} steps): it ends {total / steps:.0%} of the way up the ramp")
 
     def _kl_weight(self) -> float:
         warmup = self.hparams.kl_warmup_steps

@@ -12,10 +12,11 @@ CONSISTENCY_MASKS = ("threshold", "soft")
 
 
 def check_pseudo_label_settings(mask: str, threshold: float) -> None:
-    """Refuses an unknown mask or a threshold outside [0, 1] (also where the consistency term is off, so that a
+    """Refuses an unknown mask or a threshold outside [0, 1) (also where the consistency term is off, so that a
     typo in a sweep does not pass unnoticed)."""
     check_choice("model.consistency_mask", mask, CONSISTENCY_MASKS)
-    check_number("model.consistency_threshold", threshold, at_least=0, at_most=1)
+    # a softmax reaches a confidence of exactly 1 only by float rounding: a threshold of 1 would mask every image
+    check_number("model.consistency_threshold", threshold, at_least=0, below=1)
 
 
 class PseudoLabeler(nn.Module):
