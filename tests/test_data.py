@@ -141,7 +141,11 @@ def test_bad_settings_fail_with_clear_errors():
     with pytest.raises(ValueError, match="label_propagation needs exactly the keys"):
         SemiSupervisedDataModule("digits", label_propagation={"dims": 50})
     dm = fit_ready(SemiSupervisedDataModule("digits", batch_size=512, unlabeled_ratio=4))
-    with pytest.raises(ValueError, match="smaller than one unlabeled batch"):
+    with pytest.raises(ValueError, match="smaller than one unlabeled batch .*: lower data.batch_size"):
+        dm.train_dataloader()
+    # every image labeled, and the labeled ones not in the pool: nothing left, which a smaller batch cannot mend
+    dm = fit_ready(SemiSupervisedDataModule("digits", labels_per_class=None, unlabeled_includes_labeled=False))
+    with pytest.raises(ValueError, match=r"pool \(0 images\) .*: the labeled and validation images use up"):
         dm.train_dataloader()
 
 

@@ -208,9 +208,14 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             if self.label_propagation is not None:
                 unlabeled = TensorDataset(unlabeled, self.propagated_labels)
             if len(unlabeled) < self.unlabeled_batch_size * world_size:
+                remedy = (
+                    "lower data.batch_size or data.unlabeled_ratio" if len(unlabeled) else "the labeled and "
+                    "validation images use up the training pool: data.unlabeled_includes_labeled=true, fewer "
+                    "data.val_per_class, or data.unlabeled_ratio=0 (no unlabeled term)"
+                )
                 raise ValueError(
                     f"the unlabeled pool ({len(unlabeled)} images) is smaller than one unlabeled batch "
-                    f"({self.unlabeled_batch_size}) per process; lower data.batch_size or data.unlabeled_ratio"
+                    f"({self.unlabeled_batch_size}) per process: {remedy}"
                 )
             shard = DistributedSampler(unlabeled, num_replicas=world_size, rank=rank, seed=self.split_seed, drop_last=True)
             loaders["unlabeled"] = ResumableLoader(unlabeled, self.unlabeled_batch_size, shard, **self._workers())
