@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from unittest.mock import Mock
 
+import fsspec
 import pytest
 import pytorch_lightning as pl
 import timm
@@ -62,6 +63,11 @@ def test_digits_run_learns_and_writes_its_run_directory(train_cfg, tmp_path, dig
     test = digits.test
     accuracy = (model(test.images).argmax(1) == test.labels).float().mean().item()
     assert accuracy == pytest.approx(on_disk["test/acc"], abs=1e-6)
+    # ...also from a remote store, which Lightning reads through fsspec
+    with fsspec.open("memory://elsewhere/best.ckpt", "wb") as remote:
+        remote.write((run / "checkpoints" / "best.ckpt").read_bytes())
+    remote_model = HybridModule.load_from_checkpoint("memory://elsewhere/best.ckpt").eval()
+    assert torch.equal(remote_model(test.images), model(test.images))
 
 
 def test_a_run_in_true_half_precision_trains_tests_and_draws_samples(train_cfg, tmp_path):

@@ -193,8 +193,9 @@ class SemiSupervisedModule(pl.LightningModule):
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> SemiSupervisedModule:
         """Lightning's, except that a pretrained backbone is built without its weights (a file that may have moved,
-        the hub): the checkpoint holds every weight. ``backbone=`` overrides that, as any hyperparameter."""
-        if "backbone" not in kwargs and isinstance(checkpoint_path, (str, Path)):
+        the hub): the checkpoint holds every weight. ``backbone=`` overrides that, as any hyperparameter. Remote
+        paths (``s3://``...) and file objects are left to Lightning as they are."""
+        if "backbone" not in kwargs and isinstance(checkpoint_path, (str, Path)) and Path(checkpoint_path).is_file():
             hparams = read_checkpoint(Path(checkpoint_path)).get("hyper_parameters", {})
             kwargs["backbone"] = weights_from_checkpoint(hparams.get("backbone"))
         return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
