@@ -37,9 +37,15 @@ QUICK = (
 
 def compose_train(*overrides: str, output_dir: Path | None = None) -> DictConfig:
     """The real ``conf/train.yaml`` with overrides, as ``ssl-hybrid-train`` would see it."""
+    return compose_app("train", *overrides, output_dir=output_dir)
+
+
+def compose_app(config_name: str, *overrides: str, output_dir: Path | None = None) -> DictConfig:
+    """An entry config (``train``, ``predict`` ...) with overrides, as its command would see it, writing into
+    ``output_dir``."""
     GlobalHydra.instance().clear()
     with initialize_config_module("ssl_hybrid.conf", version_base="1.3"):
-        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+        cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
     if output_dir is not None:
         with open_dict(cfg):
             cfg.hydra.runtime.output_dir = str(output_dir)

@@ -12,13 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 from PIL import Image
 
-from conftest import QUICK, compose_train
+from conftest import QUICK, compose_app, compose_train
 from ssl_hybrid.data.sources import decode_images
 from ssl_hybrid.models.base import load_module
 from ssl_hybrid.predict import PREDICTIONS_FILE
@@ -131,14 +127,7 @@ def test_predict_counts_paths_from_the_launch_dir_and_writes_any_file_name(folde
     odd = os.fsdecode(b"caf\xe9, \"one\".png")  # not UTF-8: Latin-1 bytes, as older systems write names
     shutil.copy(first, launch / "new" / odd)
     monkeypatch.chdir(launch)
-    GlobalHydra.instance().clear()
-    with initialize_config_module("ssl_hybrid.conf", version_base="1.3"):
-        cfg = compose("predict", overrides=[f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", "images=new"], return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(tmp_path / "out")
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
+    cfg = compose_app("predict", f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", "images=new", output_dir=tmp_path / "out")
     (tmp_path / "out").mkdir()
     monkeypatch.chdir(tmp_path / "out")  # as hydra.job.chdir=true does
     predict_main(cfg)
@@ -158,12 +147,4 @@ def test_predict_help_shows_its_own_settings():
 def predict_cli(*overrides: str, out: Path | None = None) -> None:
     """``ssl-hybrid-predict OVERRIDES`` in this process, writing into ``out``: Hydra's entry point runs a config it
     is handed."""
-    GlobalHydra.instance().clear()
-    with initialize_config_module("ssl_hybrid.conf", version_base="1.3"):
-        cfg = compose("predict", overrides=list(overrides), return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(out)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    predict_main(cfg)
+    predict_main(compose_app("predict", *overrides, output_dir=out))
