@@ -98,6 +98,18 @@ def test_paths_and_hydra_dirs_resolve(tmp_path):
     assert cfg.callbacks.model_checkpoint.dirpath == f"{tmp_path}/checkpoints"
 
 
+@pytest.mark.parametrize("project_root", ["", None, "/srv/project"])
+def test_paths_follow_the_environment_and_an_empty_variable_counts_as_unset(monkeypatch, project_root):
+    for variable in ("PROJECT_ROOT", "SSL_HYBRID_DATA_DIR"):
+        if project_root is None:
+            monkeypatch.delenv(variable, raising=False)
+        else:
+            monkeypatch.setenv(variable, project_root)
+    cfg = compose_train()
+    root = project_root or "."
+    assert (cfg.paths.log_dir, cfg.paths.data_dir) == (f"{root}/logs", root if project_root else "./data")
+
+
 @pytest.mark.parametrize(
     "override, key",
     [
