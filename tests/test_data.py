@@ -15,7 +15,7 @@ from ssl_hybrid.data.datamodule import apply_to_uint8
 from ssl_hybrid.data.idx import read_idx
 from ssl_hybrid.data.labels import split_labels
 from ssl_hybrid.data.sampling import CyclingSampler, ResumableLoader
-from ssl_hybrid.data.sources import load_fashion_mnist, load_image_folder
+from ssl_hybrid.data.sources import decode_images, load_fashion_mnist, load_image_folder
 
 
 def _rows(images: torch.Tensor, labels: torch.Tensor | None = None) -> Counter:
@@ -250,6 +250,29 @@ def test_image_folder_scales_16_bit_images_and_names_a_file_it_cannot_read(image
     first.write_bytes(first.read_bytes()[:60])  # truncated: PIL's error names no file
     with pytest.raises(ValueError, match=f"cannot read {first} as an image"):
         load_image_folder(str(root), channels=1, image_size=8)
+
+
+def test_image_folder_follows_symlinked_folders_once_each(image_folder_root, tmp_path):
+    root, pool = tmp_path / "images", tmp_path / "pool"
+    shutil.copytree(image_folder_root, root, ignore=shutil.ignore_patterns("unlabeled"))
+    shutil.copytree(image_folder_root / "unlabeled" / "batch_0", pool)
+    (root / "unlabeled").mkdir()
+    (root / "unlabeled" / "linked").symlink_to(pool, target_is_directory=True)
+    (root / "unlabeled" / "linked_again").symlink_to(pool, target_is_directory=True)
+    (pool / "deeper" / "cycle").symlink_to(pool, target_is_directory=True)
+    splits = load_image_folder(str(root), channels=1, image_size=8)
+    assert len(splits.extra_unlabeled) == len(list(pool.rglob("*.png"))) > 0
+
+
+def test_images_are_decoded_upright_by_their_exif_orientation(digits, tmp_path):
+    from PIL import Image
+
+    upright = digits.train.images[0, 0].numpy()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the camera stored the picture turned a quarter anticlockwise
+    Image.fromarray(np.rot90(upright).copy(), mode="L").save(tmp_path / "photo.png", exif=exif)
+    decoded = decode_images([tmp_path / "photo.png"], (1, 8, 8))
+    assert np.array_equal(decoded[0, 0].numpy(), upright) and not np.array_equal(np.rot90(upright), upright)
 
 
 def test_image_folder_needs_one_image_size(image_folder_root):

@@ -7,6 +7,7 @@ from ``data.source_options``. ``SOURCES`` maps the names used by ``data.dataset`
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -173,31 +174,35 @@ def load_stl10(root: str, download: bool = False) -> DatasetSplits:
     )
 
 
-def _visible(path: Path, folder: Path) -> bool:
-    """Not hidden below ``folder``: tools leave folders such as .ipynb_checkpoints/ that are not data."""
-    return not any(part.startswith(".") for part in path.relative_to(folder).parts)
-
-
 def image_files(folder: Path) -> list[Path]:
-    """The image files below ``folder`` at any depth, by suffix, hidden ones skipped, in sorted order."""
-    return sorted(
-        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and _visible(p, folder)
-    )
+    """The image files below ``folder`` at any depth, by suffix, hidden ones skipped, in sorted order. Symlinked
+    folders are followed, as torchvision's ImageFolder follows them; a folder reached twice is read once."""
+    found, seen = [], set()
+    for parent, folders, files in os.walk(folder, followlinks=True):
+        if os.path.realpath(parent) in seen:  # a second link to it, or a link cycle
+            folders.clear()
+            continue
+        seen.add(os.path.realpath(parent))
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        paths = (Path(parent, name) for name in files if not name.startswith("."))
+        found += [p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    return sorted(found)
 
 
 def _class_names(folder: Path) -> set[str]:
-    return {p.name for p in folder.iterdir() if p.is_dir() and _visible(p, folder)}
+    return {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
 
 
 def decode_images(paths: list[Path], shape: tuple[int, int, int]) -> torch.Tensor:
     """Image files as uint8 (N, C, H, W) of ``shape`` (C, H, W): grayscale or RGB, resized bilinearly."""
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     channels, height, width = shape
 
     def read(path: Path) -> np.ndarray:
         try:
             with Image.open(path) as image:
+                ImageOps.exif_transpose(image, in_place=True)  # upright, as photo viewers show a camera's picture
                 if image.mode.startswith("I;16") or image.mode == "I":  # 16-bit: PIL's convert would clip at 255
                     image = Image.fromarray(np.clip(np.asarray(image, dtype=np.int64) >> 8, 0, 255).astype(np.uint8))
                 image = image.convert("L" if channels == 1 else "RGB")
