@@ -312,10 +312,8 @@ class SemiSupervisedModule(pl.LightningModule):
         """log p(y) + ELBO(x, y) per class: a generative classifier, for class-conditional models."""
         raise NotImplementedError
 
-    def eval_elbo_terms(
-        self, features: torch.Tensor, images: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Per-image reconstruction NLL and KL (nats) of a bound on -log p(x), and generative logits if any."""
+    def eval_elbo_terms(self, features: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image reconstruction NLL and KL (nats) of a bound on -log p(x)."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -371,12 +369,10 @@ class SemiSupervisedModule(pl.LightningModule):
         images, labels = batch
         features = self.encode(images)
         logits = self.classifier(features)
-        generative_logits = None
         if self.vae is not None:
-            nll, kl, generative_logits = self.eval_elbo_terms(features, images)
-            self.log_elbo(stage, nll, kl, len(images))
-        if self.classify_with == "generative":
-            logits = generative_logits  # classify_with=generative needs a class-conditional model with alpha < 1
+            self.log_elbo(stage, *self.eval_elbo_terms(features, images), len(images))
+        if self.classify_with == "generative":  # needs a class-conditional model with alpha < 1
+            logits = self.generative_logits(self.encode_generative(images), images)
         if self.label_graph is not None and self.label_graph.fitted:
             head_correct = (logits.argmax(dim=1) == labels).float().mean()
             self.log(f"{stage}/acc_head", head_correct, batch_size=len(images), sync_dist=True)

@@ -81,8 +81,8 @@ class CoupledModule(M2Module):
 
     def eval_elbo_terms(self, features: torch.Tensor, images: torch.Tensor):
         generative_features = self.encode_generative(images)
-        _, nll, kl, logits = self.unlabeled_terms(generative_features, images, self.generative_head(generative_features))
-        return nll, kl, logits
+        _, nll, kl = self.unlabeled_terms(generative_features, images, self.generative_head(generative_features))
+        return nll, kl
 
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:

@@ -87,7 +87,7 @@ class HybridModule(SemiSupervisedModule):
 
     def eval_elbo_terms(self, features: torch.Tensor, images: torch.Tensor):
         terms = self.vae(features, images)
-        return terms.nll, terms.kl, None
+        return terms.nll, terms.kl
 
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:

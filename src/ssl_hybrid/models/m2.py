@@ -44,31 +44,32 @@ class M2Module(SemiSupervisedModule):
                 self.backbone.num_features, self.image_shape, latent_dim, self.likelihood_name, decoder_width, num_classes
             )
 
-    def labeled_nelbo(self, features: torch.Tensor, images: torch.Tensor, labels: torch.Tensor):
+    def labeled_nelbo(self, features: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, at_posterior_mean: bool = False):
         """-L(x, y) per image (nats) and its reconstruction and KL(z) parts."""
-        terms = self.vae(features, images, labels)
+        terms = self.vae(features, images, labels, at_posterior_mean)
         return terms.nll + terms.kl - self.log_prior, terms.nll, terms.kl
 
-    def class_nelbo(self, features: torch.Tensor, images: torch.Tensor):
+    def class_nelbo(self, features: torch.Tensor, images: torch.Tensor, at_posterior_mean: bool = False):
         """-L(x, y) for every class y: tensors of shape (N, K) (total, reconstruction, KL(z))."""
         n, k = len(images), self.num_classes
         labels = torch.arange(k, device=images.device).repeat(n)
-        total, nll, kl = self.labeled_nelbo(features.repeat_interleave(k, 0), images.repeat_interleave(k, 0), labels)
+        features, images = features.repeat_interleave(k, 0), images.repeat_interleave(k, 0)
+        total, nll, kl = self.labeled_nelbo(features, images, labels, at_posterior_mean)
         return total.view(n, k), nll.view(n, k), kl.view(n, k)
 
     def generative_logits(self, features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         self._require_vae()
-        return -self.class_nelbo(features, images)[0]  # log p(y) + ELBO(x | y)
+        # z at the posterior mean: one sampled z made the class change from call to call, and was less accurate
+        return -self.class_nelbo(features, images, at_posterior_mean=True)[0]  # log p(y) + ELBO(x | y)
 
     def unlabeled_terms(self, features: torch.Tensor, images: torch.Tensor, logits: torch.Tensor):
-        """-U(x) per image, its parts under q(y | x) (reconstruction; KL(z) + KL(q(y|x) || p(y))), and the
-        generative logits that come with it."""
+        """-U(x) per image and its parts under q(y | x): reconstruction; KL(z) + KL(q(y|x) || p(y))."""
         total, nll, kl = self.class_nelbo(features, images)
         log_q = F.log_softmax(logits, dim=1)
         q = log_q.exp()
         bound = m2_unlabeled_nelbo(total, log_q)
         label_kl = (q * (log_q - self.log_prior)).sum(1)
-        return bound, (q * nll).sum(1), (q * kl).sum(1) + label_kl, -total
+        return bound, (q * nll).sum(1), (q * kl).sum(1) + label_kl
 
     def joint_nelbo(
         self, features: torch.Tensor, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor | None, head: torch.nn.Module
@@ -81,14 +82,14 @@ class M2Module(SemiSupervisedModule):
         if x_u is not None:
             # q(y | x) is part of the bound: it takes gradients from it, through the encoder too (at every alpha:
             # only the labeled cross-entropy is kept off the encoder at alpha = 0)
-            bound, nll_u, kl_u, _ = self.unlabeled_terms(features[n_l:], x_u, head(features[n_l:]))
+            bound, nll_u, kl_u = self.unlabeled_terms(features[n_l:], x_u, head(features[n_l:]))
             bounds, nlls, kls = bounds + [bound], nlls + [nll_u], kls + [kl_u]
         self.log_elbo("train", torch.cat(nlls), torch.cat(kls), len(features))
         return torch.cat(bounds).mean() / self.num_dims
 
     def eval_elbo_terms(self, features: torch.Tensor, images: torch.Tensor):
-        _, nll, kl, generative_logits = self.unlabeled_terms(features, images, self.classifier(features))
-        return nll, kl, generative_logits
+        _, nll, kl = self.unlabeled_terms(features, images, self.classifier(features))
+        return nll, kl
 
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:

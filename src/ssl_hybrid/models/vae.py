@@ -87,9 +87,13 @@ class VAEBranch(nn.Module):
             raise ValueError("a class-conditional VAE needs labels")
         return torch.cat([tensor, F.one_hot(labels, self.num_classes).to(tensor.dtype)], dim=1)
 
-    def forward(self, features: torch.Tensor, images: torch.Tensor, labels: torch.Tensor | None = None) -> ELBOTerms:
+    def forward(
+        self, features: torch.Tensor, images: torch.Tensor, labels: torch.Tensor | None = None, at_posterior_mean: bool = False
+    ) -> ELBOTerms:
+        """The negative ELBO's terms with one sample of z, or with z at the posterior mean: a deterministic score,
+        no longer a bound."""
         mu, logvar = self.posterior(self._condition(features, labels)).chunk(2, dim=1)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        z = mu if at_posterior_mean else mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         params = self.decoder(self._condition(z, labels))
         return ELBOTerms(nll=-self.likelihood.log_prob(params, images), kl=gaussian_kl(mu, logvar))
 
