@@ -121,6 +121,18 @@ def test_the_wandb_logger_of_a_sweep_job_takes_its_group_and_exports_its_mode(no
     assert os.environ["WANDB_MODE"] == "offline"  # what DDP children and wandb's service read
 
 
+def test_a_job_takes_the_wandb_mode_it_exported_back_with_it(no_credentials, tmp_path):
+    from conftest import compose_train
+    from ssl_hybrid.hydra_ddp import ddp_ready_hydra_job
+    from ssl_hybrid.loggers import wandb_logger
+
+    compose_train(output_dir=tmp_path / "run")
+    with ddp_ready_hydra_job():
+        wandb_logger(str(tmp_path / "wandb"))
+        assert os.environ["WANDB_MODE"] == "offline"
+    assert "WANDB_MODE" not in os.environ  # the next job resolves its own mode, not this one's
+
+
 def test_wandb_run_group_joins_several_sweeps_into_one_group_and_the_config_overrides_it(no_credentials, monkeypatch, tmp_path):
     from conftest import compose_train
     from ssl_hybrid.loggers import wandb_logger

@@ -23,7 +23,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
-LAUNCHER_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+# set during a job for its DDP children: Lightning's launcher variables, and the W&B mode the job resolved (left
+# set, the next job of a multirun would take it for the user's WANDB_MODE and not probe the server again)
+JOB_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "WANDB_MODE")
 CHILD_EXIT_TIMEOUT_S = 60  # for a job's children to finish after rank 0 has (those of a failed job may hang)
 # hydra.* settings of the sweep, not of its job; Lightning's launcher sets hydra.run.dir, hydra.job.name and
 # hydra.output_subdir for the children itself
@@ -66,7 +68,7 @@ def release_ddp_children() -> None:
 @contextmanager
 def ddp_ready_hydra_job() -> Iterator[None]:
     """Run one Hydra job so that DDP children re-run exactly this job, and leave no DDP state for the next."""
-    saved_env = {name: os.environ.get(name) for name in LAUNCHER_ENV}
+    saved_env = {name: os.environ.get(name) for name in JOB_ENV}
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     if multirun:
