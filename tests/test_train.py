@@ -113,7 +113,9 @@ def test_resuming_from_last_checkpoint_continues_training(train_cfg, tmp_path, m
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     assert first["global_step"] == torch.load(last, weights_only=True)["global_step"] == 25
     steps = _count_training_batches(monkeypatch)
-    resumed = train(train_cfg("trainer.max_steps=40", f"ckpt_path={last}", output_dir=tmp_path / "second"))
+    # the learning rate does not go on decaying towards step 25: it follows the 40-step cosine, and says so
+    with pytest.warns(UserWarning, match=r"length \(40 steps\) is not the 25 .* at step 25 it is 0\.\d+ x .* instead of 0 x"):
+        resumed = train(train_cfg("trainer.max_steps=40", f"ckpt_path={last}", output_dir=tmp_path / "second"))
     assert resumed["global_step"] == 40 and resumed["status"] == "completed"
     assert steps == list(range(26, 41))  # only the 15 steps the first run had not trained
     state = torch.load(tmp_path / "second" / "checkpoints" / "last.ckpt", weights_only=True)
@@ -177,7 +179,7 @@ def test_a_run_resumed_after_ctrl_c_draws_the_batches_the_uninterrupted_run_drew
     assert drawn == uninterrupted[trained:]
 
 
-def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_path, caplog, monkeypatch):
+def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_path, caplog, monkeypatch, recwarn):
     run = tmp_path / "run"
     first = train(train_cfg("trainer.max_steps=25", output_dir=run))
     last = f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"
@@ -186,6 +188,7 @@ def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_pa
     caplog.clear()
     in_place = train(train_cfg("trainer.max_steps=25", last, output_dir=run))
     assert "another run directory" not in caplog.text
+    assert not [w for w in recwarn if "its checkpoint was trained for" in str(w.message)]  # the same length
     assert in_place["val/acc_best"] == first["val/acc_best"] is not None
     assert in_place["best_checkpoint"] == first["best_checkpoint"]
     # ...and so does the val/acc_best the loggers and the progress bar show while the resumed run trains on

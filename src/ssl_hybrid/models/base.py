@@ -36,6 +36,7 @@ DEFAULT_SCHEDULER = {"warmup_steps": 50}
 CLASSIFY_WITH = ("head", "generative", "graph")
 MODULE_CLASS_KEY = "ssl_hybrid_module"  # "module:Class" of the LightningModule, stored in every checkpoint
 CLASS_NAMES_KEY = "ssl_hybrid_class_names"  # the data's class names, stored in every checkpoint
+SCHEDULE_STEPS_KEY = "ssl_hybrid_schedule_steps"  # the length the learning-rate schedule was made for
 
 
 def create_backbone(image_channels: int, name: str, **timm_kwargs: Any) -> nn.Module:
@@ -166,6 +167,8 @@ class SemiSupervisedModule(pl.LightningModule):
             raise ValueError(f"model.classify_with=generative needs a class-conditional model; {self.objective!r} is not one")
         self.num_classes, self.image_shape = num_classes, tuple(image_shape)
         self.class_names = [str(label) for label in range(num_classes)]  # the data's own names once setup sees them
+        self.schedule_steps: int | None = None  # set by configure_optimizers
+        self.resumed_schedule: tuple[int, int | None] | None = None  # (step, schedule length) of a resumed checkpoint
         self.num_dims = math.prod(image_shape)
         self.classify_with = classify_with
         self.optimizer_settings = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
@@ -207,9 +210,11 @@ class SemiSupervisedModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[MODULE_CLASS_KEY] = f"{type(self).__module__}:{type(self).__qualname__}"
         checkpoint[CLASS_NAMES_KEY] = self.class_names
+        checkpoint[SCHEDULE_STEPS_KEY] = self.schedule_steps
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.class_names = checkpoint.get(CLASS_NAMES_KEY, self.class_names)
+        self.resumed_schedule = (checkpoint.get("global_step", 0), checkpoint.get(SCHEDULE_STEPS_KEY))
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images to the backbone's input scale (its ``pretrained_cfg`` mean and std)."""
@@ -445,7 +450,17 @@ class SemiSupervisedModule(pl.LightningModule):
         total_steps = self.trainer.estimated_stepping_batches
         if not math.isfinite(total_steps):
             raise ValueError("the warm-up + cosine schedule needs the run's length: set trainer.max_steps or trainer.max_epochs")
-        factor = warmup_cosine(self.scheduler_settings["warmup_steps"], int(total_steps))
+        self.schedule_steps = int(total_steps)
+        warmup_steps = self.scheduler_settings["warmup_steps"]
+        factor = warmup_cosine(warmup_steps, self.schedule_steps)
+        step, planned = self.resumed_schedule or (0, None)
+        if planned is not None and planned != self.schedule_steps:
+            # LambdaLR keeps no closure in its state: the new length's cosine applies from the resumed step on
+            rank_zero_warn(
+                f"this resumed run's length ({self.schedule_steps} steps) is not the {planned} its checkpoint was "
+                f"trained for: the learning rate follows the new length's warm-up + cosine, so at step {step} it is "
+                f"{factor(step):.3g} x model.optimizer.lr instead of {warmup_cosine(warmup_steps, planned)(step):.3g} x"
+            )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
