@@ -1,11 +1,12 @@
-"""What a run writes survives a write that fails part-way (a full disk): its checkpoints and its summary."""
+"""What a run writes survives a write that fails part-way (a full disk): its checkpoints, its summary, and the
+predictions of ssl-hybrid-predict."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from hydra.utils import instantiate
 
 from conftest import compose_train
 from ssl_hybrid.checkpoint_io import SameFolderCheckpointIO
+from ssl_hybrid.predict import write_predictions
 from ssl_hybrid.run_summary import read_summary, write_json
 
 
@@ -58,16 +60,27 @@ def test_every_cpu_trainer_saves_through_it(option, tmp_path):
     assert isinstance(trainer.strategy.checkpoint_io, SameFolderCheckpointIO)
 
 
-def test_a_summary_that_cannot_be_written_leaves_the_previous_one_and_no_partial_file(tmp_path, monkeypatch):
-    write_json(tmp_path / "metrics.json", {"status": "running"})
-    real_write_text = Path.write_text
-
-    def disk_full(path, text, *args, **kwargs):
-        real_write_text(path, text[: len(text) // 2], *args, **kwargs)
+def _disk_full_at_sync(monkeypatch):
+    def sync(fd):  # the bytes were handed to the system, which finds no room for them
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(Path, "write_text", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    monkeypatch.setattr(os, "fsync", sync)
+
+
+def test_a_summary_that_cannot_be_written_leaves_the_previous_one_and_no_partial_file(tmp_path, monkeypatch):
+    write_json(tmp_path / "metrics.json", {"status": "running"})
+    with monkeypatch.context() as patch, pytest.raises(OSError, match="No space left"):
+        _disk_full_at_sync(patch)
         write_json(tmp_path / "metrics.json", {"status": "completed", "test/acc": 0.9})
-    monkeypatch.undo()
     assert read_summary(tmp_path) == {"status": "running"} and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_predictions_that_cannot_be_written_leave_the_previous_file_and_no_partial_one(tmp_path, monkeypatch):
+    path, files = tmp_path / "predictions.csv", [tmp_path / "a.png", tmp_path / "b.png"]
+    write_predictions(path, files, torch.tensor([[0.9, 0.1], [0.2, 0.8]]), ["cat", "dog"])
+    before = path.read_text()
+    with monkeypatch.context() as patch, pytest.raises(OSError, match="No space left"):
+        _disk_full_at_sync(patch)
+        write_predictions(path, files, torch.tensor([[0.1, 0.9], [0.8, 0.2]]), ["cat", "dog"])
+    assert path.read_text() == before and "a.png,cat,0.900000" in before
+    assert [p.name for p in tmp_path.iterdir()] == ["predictions.csv"]

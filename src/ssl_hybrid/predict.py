@@ -12,6 +12,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
+from ssl_hybrid.atomic_file import atomic_write
 from ssl_hybrid.data.sources import IMAGE_SUFFIXES, decode_images, image_files
 from ssl_hybrid.models.base import SemiSupervisedModule, load_module
 from ssl_hybrid.settings import check_number, user_path
@@ -47,14 +48,12 @@ def class_probabilities(model: SemiSupervisedModule, files: list[Path], batch_si
 def write_predictions(path: Path, files: list[Path], probabilities: torch.Tensor, class_names: list[str]) -> None:
     """Written beside ``path`` and renamed into place, so a failed write leaves no file that looks complete."""
     best, predicted = probabilities.max(dim=-1)
-    partial = path.with_name(f".{path.name}.partial")
     # surrogateescape: a file name that is not valid UTF-8 is written back as the bytes it was read from
-    with partial.open("w", newline="", encoding="utf-8", errors="surrogateescape") as out:
+    with atomic_write(path, newline="", encoding="utf-8", errors="surrogateescape") as out:
         writer = csv.writer(out)
         writer.writerow(["path", "prediction", "probability", *(f"p({name})" for name in class_names)])
         for file, label, p, row in zip(files, predicted.tolist(), best.tolist(), probabilities.tolist()):
             writer.writerow([str(file), class_names[label], f"{p:.6f}", *(f"{q:.6f}" for q in row)])
-    partial.replace(path)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://ssl_hybrid.conf", config_name="predict")

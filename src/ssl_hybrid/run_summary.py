@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from ssl_hybrid.atomic_file import atomic_write
+
 if TYPE_CHECKING:  # ssl-hybrid-compare reads summaries without importing Lightning
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import Timer
@@ -103,15 +105,9 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def write_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
     """Write atomically, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written .tmp beside the runs
-    return path
+    with atomic_write(path) as file:
+        file.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return Path(path)
 
 
 def read_summary(run_dir: str | Path) -> dict[str, Any]:
