@@ -34,7 +34,7 @@ class WhitenedPCA:
     blur: bool
 
     @classmethod
-    def fit(cls, images: torch.Tensor, dims: int, blur: bool = False, seed: int = 0) -> WhitenedPCA:
+    def fit(cls, images: torch.Tensor, dims: int, blur: bool = False) -> WhitenedPCA:
         pixels = _pixels(images, blur)
         if not 0 < dims <= min(pixels.shape) - 10:
             raise ValueError(f"data.label_propagation.dims must lie in [1, {min(pixels.shape) - 10}] for {tuple(images.shape)} images, got {dims}")
@@ -42,7 +42,7 @@ class WhitenedPCA:
         # pca_lowrank's random projection, seeded on the CPU generator only: torch.manual_seed would also reseed
         # every CUDA generator, and so the training's augmentation and sampling noise on a GPU
         with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(seed)
+            torch.default_generator.manual_seed(0)
             _, singular_values, axes = torch.pca_lowrank(pixels - mean, q=dims + 10, center=False, niter=3)
         return cls(mean, axes[:, :dims], singular_values[:dims] / (len(pixels) - 1) ** 0.5, blur)
 

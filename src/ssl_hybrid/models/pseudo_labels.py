@@ -9,6 +9,7 @@ from ssl_hybrid.objectives import align_to_uniform, soft_weights, threshold_weig
 from ssl_hybrid.settings import check_choice, check_number
 
 CONSISTENCY_MASKS = ("threshold", "soft")
+RUNNING_MOMENTUM = 0.99  # of the running class distribution and confidence statistics
 
 
 def check_pseudo_label_settings(mask: str, threshold: float) -> None:
@@ -28,8 +29,8 @@ class PseudoLabeler(nn.Module):
     labeled sets are class-balanced). A ``prior`` (per-image class distributions, e.g. from
     ``data.label_propagation``) multiplies the prediction before that: a product of two experts that err
     differently, the network and the label graph. The running statistics are buffers, so they resume with a
-    checkpoint. They use ``momentum`` 0.99, a horizon of about 100 steps, because runs here last hundreds of
-    steps, not the papers' million. Under DDP, which broadcasts buffers from rank 0 before each forward by
+    checkpoint. Their momentum is 0.99, a horizon of about 100 steps, because runs here last hundreds of steps,
+    not the papers' million. Under DDP, which broadcasts buffers from rank 0 before each forward by
     default, they follow rank 0's batches.
     """
 
@@ -39,19 +40,18 @@ class PseudoLabeler(nn.Module):
         mask: str = "threshold",
         threshold: float = 0.95,
         distribution_alignment: bool = False,
-        momentum: float = 0.99,
     ) -> None:
         super().__init__()
         check_pseudo_label_settings(mask, threshold)
         self.mask, self.threshold = mask, threshold
-        self.distribution_alignment, self.momentum = distribution_alignment, momentum
+        self.distribution_alignment = distribution_alignment
         self.register_buffer("mean_probs", torch.full((num_classes,), 1.0 / num_classes))
         self.register_buffer("confidence_mean", torch.tensor(1.0 / num_classes))
         self.register_buffer("confidence_var", torch.tensor(1.0))
 
     def _update(self, buffer: torch.Tensor, value: torch.Tensor) -> None:
         if self.training:
-            buffer.lerp_(value, 1.0 - self.momentum)
+            buffer.lerp_(value, 1.0 - RUNNING_MOMENTUM)
 
     @torch.no_grad()
     def forward(self, weak_logits: torch.Tensor, prior: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
