@@ -41,7 +41,7 @@ SELECT_AS_TESTED, SELECT_DURING_TRAINING = "val/acc_as_tested", "val/acc_best"
 POOLING_KEYS = (
     "alpha", *SERIES_KEYS, "dataset", "backbone", "model.backbone", "labels_per_class", "trainer.max_steps",
     "batch_size", "unlabeled_ratio", "data.train_transforms", "data.strong_transforms", "latent_dim",
-    "model.likelihood", "model.decoder_width", "model.kl_warmup_steps", "model.coupling_scale", "consistency_mask",
+    "likelihood", "model.decoder_width", "model.kl_warmup_steps", "model.coupling_scale", "consistency_mask",
     "model.consistency_threshold", "distribution_alignment", "teacher_ema", "model.optimizer.lr",
     "model.optimizer.layer_decay",
 )  # fmt: skip

@@ -97,6 +97,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             model_cfg, num_classes=datamodule.num_classes, image_shape=list(datamodule.image_shape), _convert_="all"
         )
         summary["objective"] = model.objective
+        summary["likelihood"] = model.likelihood_name  # model.likelihood=auto as resolved for the data's channels
         timer = Timer()
         callbacks = [*instantiate_group(cfg.get("callbacks")), timer, RunRecord(cfg), UntrainedBatches()]
         loggers = instantiate_loggers(cfg.get("logger"), wandb_run_id)
