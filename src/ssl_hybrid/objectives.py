@@ -75,11 +75,17 @@ def ramped_alpha(alpha: float, step: int, ramp_steps: int) -> float:
     return alpha if ramp_steps <= 0 else alpha * min(1.0, step / ramp_steps)
 
 
+def head_input(features: torch.Tensor, alpha: float) -> torch.Tensor:
+    """What the classifier head reads of the encoder's features: at alpha = 0 a detached copy, so that the encoder
+    learns from the ELBO alone and the head is fit on frozen features (Kingma et al. 2014, M1)."""
+    return features.detach() if alpha == 0.0 else features
+
+
 def blend(ce: torch.Tensor, nelbo: torch.Tensor | None, alpha: float) -> torch.Tensor:
     """``alpha * CE + (1 - alpha) * NELBO``, both in nats per dimension.
 
-    At alpha = 0 the encoder sees only the ELBO; callers then compute ``ce`` on detached features (Kingma et al.
-    2014, M1), and it is added at full weight so the classifier head still learns. ``nelbo`` is None when the
+    At alpha = 0 the encoder sees only the ELBO; callers then compute ``ce`` on ``head_input``'s detached features
+    (M1), and it is added at full weight so the classifier head still learns. ``nelbo`` is None when the
     generative branch is off (alpha = 1).
     """
     if not 0.0 <= alpha <= 1.0:

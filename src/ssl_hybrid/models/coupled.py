@@ -22,7 +22,7 @@ from torch import nn
 
 from ssl_hybrid.models.base import split_views
 from ssl_hybrid.models.m2 import M2Module
-from ssl_hybrid.objectives import coupling_penalty
+from ssl_hybrid.objectives import coupling_penalty, head_input
 from ssl_hybrid.settings import check_number
 
 
@@ -97,8 +97,8 @@ class CoupledModule(M2Module):
         else:
             images = torch.cat([x_l, x_u]) if x_u is not None else x_l
             generative_features = self.encode_generative(images)
-            if self.generative_backbone is self.backbone:  # tied: one encoder pass; the head sees frozen features
-                logits = self.classifier(generative_features[: len(x_l)].detach())
+            if self.generative_backbone is self.backbone:  # tied (alpha = 0): one encoder pass
+                logits = self.classifier(head_input(generative_features[: len(x_l)], self.hparams.alpha))
             else:
                 logits = self.classifier(self.encode(x_l))
             penalty = self.coupling_penalty()

@@ -16,7 +16,7 @@ from torch import nn
 from ssl_hybrid.models.base import SemiSupervisedModule, split_views
 from ssl_hybrid.models.pseudo_labels import PseudoLabeler, check_pseudo_label_settings
 from ssl_hybrid.models.vae import VAEBranch, check_vae_settings
-from ssl_hybrid.objectives import blend, nelbo_per_dim, pseudo_label_consistency, ramped_alpha
+from ssl_hybrid.objectives import blend, head_input, nelbo_per_dim, pseudo_label_consistency, ramped_alpha
 from ssl_hybrid.settings import check_number
 
 
@@ -134,8 +134,7 @@ class HybridModule(SemiSupervisedModule):
         weak = [x_u] if x_u is not None and (generative or student_labels_weak_view) else []
         strong = [x_strong] if consistency_weight > 0 else []
         features = self.encode(torch.cat([x_l, *weak, *strong]))
-        # alpha = 0: the encoder learns from the ELBO alone and the head is fit on frozen features (M1).
-        logits = self.classifier(features.detach() if alpha == 0.0 else features)
+        logits = self.classifier(head_input(features, alpha))
         n_l, n_u = len(x_l), sum(len(x) for x in weak)
         ce = F.cross_entropy(logits[:n_l], y_l)
         discriminative, logs = ce, {"ce": ce, "alpha": alpha}

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ssl_hybrid.models.base import SemiSupervisedModule, split_views
 from ssl_hybrid.models.vae import VAEBranch, check_vae_settings
-from ssl_hybrid.objectives import blend, m2_unlabeled_nelbo
+from ssl_hybrid.objectives import blend, head_input, m2_unlabeled_nelbo
 
 
 class M2Module(SemiSupervisedModule):
@@ -102,7 +102,7 @@ class M2Module(SemiSupervisedModule):
         generative = self.vae is not None and alpha < 1.0
         unlabeled = [x_u] if generative and x_u is not None else []
         features = self.encode(torch.cat([x_l, *unlabeled]))
-        logits = self.classifier(features.detach() if alpha == 0.0 else features)
+        logits = self.classifier(head_input(features, alpha))
         n_l = len(x_l)
         ce = F.cross_entropy(logits[:n_l], y_l)
         nelbo = self.joint_nelbo(features, x_l, y_l, x_u if unlabeled else None, self.classifier) if generative else None
