@@ -38,13 +38,20 @@ from ssl_hybrid.models.base import load_module
 from ssl_hybrid.models.label_graph import LabelGraph
 
 
-STUDY_SETTING = {"dims": 100, "blur": True}  # data.label_propagation of experiment=alpha_sweep
+def compose_train(*overrides: str):
+    with initialize_config_module("ssl_hybrid.conf", version_base="1.3"):
+        return compose("train", overrides=list(overrides))
 
 
 def datamodule(data: str, split_seed: int, labels_per_class: int):
-    with initialize_config_module("ssl_hybrid.conf", version_base="1.3"):
-        cfg = compose("train", overrides=[f"data={data}", f"data.split_seed={split_seed}", f"data.labels_per_class={labels_per_class}"])
+    cfg = compose_train(f"data={data}", f"data.split_seed={split_seed}", f"data.labels_per_class={labels_per_class}")
     return instantiate(cfg.data, _convert_="all")
+
+
+def study_pca_setting() -> dict[str, object]:
+    """``data.label_propagation``'s PCA settings of ``experiment=alpha_sweep``, as the study's runs used them."""
+    settings = compose_train("experiment=alpha_sweep").data.label_propagation
+    return {"dims": settings.dims, "blur": settings.blur}
 
 
 def score(spread: torch.Tensor, num_seeds: int, pool_labels: torch.Tensor, val_labels: torch.Tensor) -> str:
@@ -68,6 +75,7 @@ def main() -> None:
     parser.add_argument("--features-of", nargs="*", default=[], metavar="RUN_DIR")
     parser.add_argument("--ensemble", nargs="*", default=[], metavar="RUN_DIR")
     args = parser.parse_args()
+    study_setting = study_pca_setting()
 
     for split_seed in args.split_seeds:
         dm = datamodule(args.data, split_seed, args.labels_per_class)
@@ -78,7 +86,7 @@ def main() -> None:
         seeds, seed_labels = torch.arange(len(split.labeled)), train.labels[split.labeled]
         hidden = (len(seeds), train.labels[split.unlabeled], train.labels[split.val])
         pool = images[: len(seeds) + len(split.unlabeled)]  # the nodes data.label_propagation builds its graph on
-        pca = WhitenedPCA.fit(pool, **STUDY_SETTING) if args.features_of or args.ensemble else None
+        pca = WhitenedPCA.fit(pool, **study_setting) if args.features_of or args.ensemble else None
         for dims, blur in itertools.product(args.dims, (False, True)):
             start = time.perf_counter()
             spread = propagate_labels(images, seeds, seed_labels, dm.num_classes, WhitenedPCA.fit(images, dims, blur), args.neighbours)
@@ -101,7 +109,7 @@ def main() -> None:
             val_images, val_labels = images[len(pool) :], hidden[2]
             val = (graph(val_images, encoded[len(pool) :]).argmax(dim=1) == val_labels).float().mean().item()
             on_pool = (graph.node_labels[len(seeds) :].argmax(dim=1) == hidden[1]).float().mean().item()
-            print(f"split {split_seed}  encoder features and whitened PCA {STUDY_SETTING['dims']} of blurred pixels "
+            print(f"split {split_seed}  encoder features and whitened PCA {study_setting['dims']} of blurred pixels "
                   f"(classify_with=graph) of {run_dir}  val {val:.4f}  pool {on_pool:.4f}", flush=True)  # fmt: skip
         ensemble = runs_of_split(args.ensemble, split_seed)
         if ensemble:

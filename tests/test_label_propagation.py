@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -126,3 +131,14 @@ def test_propagated_labels_extend_to_unseen_digits(digits):
     extended_acc = accuracy(extended, test.labels)
     nearest_acc = nearest_labeled_image_accuracy(test.images, test.labels, train.images[split.labeled], train.labels[split.labeled])
     assert extended_acc > nearest_acc + 0.05, (extended_acc, nearest_acc)
+
+
+def test_the_propagation_script_scores_each_graph_space_on_a_real_split():
+    """scripts/propagation_accuracy.py, whose figures the README cites, on digits."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "propagation_accuracy.py"
+    args = ["--data", "digits", "--split-seeds", "0", "--labels-per-class", "5", "--dims", "10"]
+    result = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    scores = re.findall(r"split 0  whitened PCA  10 of (pixels|blurred pixels) +val (\S+)  pool (\S+)", result.stdout)
+    assert [space for space, *_ in scores] == ["pixels", "blurred pixels"], result.stdout
+    assert all(float(val) > 0.5 and float(pool) > 0.5 for _, val, pool in scores)  # chance is 0.1
