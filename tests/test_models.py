@@ -13,7 +13,7 @@ from pytorch_lightning.callbacks import BackboneFinetuning
 from conftest import digits_batch, quiet
 from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.models import CoupledModule, HybridModule, M2Module
-from ssl_hybrid.models.base import create_backbone, weights_from_checkpoint
+from ssl_hybrid.models.backbones import create_backbone, weights_from_checkpoint
 
 
 def test_default_backbone_follows_the_timm_model_api():

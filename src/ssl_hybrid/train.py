@@ -24,7 +24,7 @@ import ssl_hybrid
 from ssl_hybrid.data.sampling import UntrainedBatches
 from ssl_hybrid.hydra_ddp import ddp_ready_hydra_job
 from ssl_hybrid.loggers import instantiate_loggers
-from ssl_hybrid.models.base import weights_from_checkpoint
+from ssl_hybrid.models.backbones import weights_from_checkpoint
 from ssl_hybrid.run_record import LIGHTNING_CKPT_NAMES, RunRecord, check_resume
 from ssl_hybrid.run_summary import (
     LABELED_INDICES_FILE, REQUIRED_METRICS, SUMMARY_FILE, plain_metrics, run_facts, training_progress, write_json,
