@@ -16,7 +16,10 @@ from omegaconf import DictConfig, open_dict
 
 from ssl_hybrid.data.sources import load_digits
 
-os.environ.setdefault("WANDB_MODE", "offline")
+# never online, whatever the developer's shell exports: the tests expect offline-run-* folders and no network
+os.environ["WANDB_MODE"] = "offline"
+for _credential in ("WANDB_API_KEY", "WANDB_BASE_URL"):
+    os.environ.pop(_credential, None)
 os.environ.setdefault("WANDB_SILENT", "true")
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
