@@ -9,11 +9,13 @@ import subprocess
 import sys
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from PIL import Image
+from torch.utils.data import DataLoader, TensorDataset
 
 from conftest import QUICK, accuracy, compose_train, digits_batch, quiet
 from ssl_hybrid.data.idx import read_idx
@@ -109,6 +111,20 @@ def test_generative_classifier_is_repeatable_and_beats_chance_on_digits(m2_run, 
         assert torch.equal(model(digits.test.images), logits)  # the same image gets the same class every time
     generative_acc = accuracy(logits, digits.test.labels)
     assert generative_acc > 0.5, generative_acc  # chance is 0.1
+
+
+def test_validation_and_test_score_the_generative_classifier_when_it_classifies(m2_run, digits):
+    """``classify_with=generative`` during a run: val/acc (which picks best.ckpt) and test/acc score it, not the head."""
+    out, _ = m2_run
+    model = load_module(out / "checkpoints" / "best.ckpt")
+    images, labels = digits.test.images, digits.test.labels
+    with torch.no_grad():
+        head_acc = accuracy(model(images), labels)
+        model.classify_with = "generative"
+        generative_acc = accuracy(model(images), labels)
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    (validated,) = trainer.validate(model, DataLoader(TensorDataset(images, labels), batch_size=100), verbose=False)
+    assert validated["val/acc"] == pytest.approx(generative_acc) and generative_acc != head_acc
 
 
 def test_generative_classifier_needs_a_class_conditional_model():
