@@ -6,6 +6,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import signal
 from collections import Counter
 from pathlib import Path
@@ -229,6 +230,9 @@ def test_a_resume_in_place_that_would_change_the_run_is_refused_before_anything_
     overrides.write_text(f"- {last}\n")  # Hydra rewrites .hydra/ before the run starts
     with pytest.raises(ValueError, match=r"(?s)model.alpha: 1.0 \(this command: 0.9\).*overrides: model.alpha=1.0\n"):
         train(train_cfg(last, "trainer.max_steps=30", output_dir=run))
+    for change, difference in [("data.split_seed=1", "data.split_seed: 0 (this command: 1)"), ("seed=1", "seed: 0 (this command: 1)")]:
+        with pytest.raises(ValueError, match=re.escape(difference)):  # the data and the seed count as the model does
+            train(train_cfg(last, "model.alpha=1.0", change, "trainer.max_steps=30", output_dir=run))
     # a checkpoint that is not there, or not a checkpoint, is refused the same way
     for ckpt, error, message in [
         (run / "checkpoints" / "lats.ckpt", FileNotFoundError, "ckpt_path: no checkpoint at"),
