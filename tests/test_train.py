@@ -59,6 +59,11 @@ def test_digits_run_learns_and_writes_its_run_directory(train_cfg, tmp_path, dig
     # checkpoints hold plain containers only
     checkpoint = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
     assert checkpoint["hyper_parameters"]["alpha"] == 0.9
+    # ...and the one tested is the one of the run's best val/acc
+    with next((run / "csv").rglob("metrics.csv")).open() as logged:
+        validations = {int(row["step"]): float(row["val/acc"]) for row in csv.DictReader(logged) if row.get("val/acc")}
+    assert len(validations) == 3 and on_disk["val/acc_best"] == pytest.approx(max(validations.values()))
+    assert validations[checkpoint["global_step"] - 1] == max(validations.values())  # logged at the step it follows
     # ...and load outside Hydra into a model that classifies like the tested one
     model = HybridModule.load_from_checkpoint(run / "checkpoints" / "best.ckpt").eval()
     test = digits.test
@@ -200,6 +205,7 @@ def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_pa
     caplog.clear()
     resumed = train(train_cfg("trainer.max_steps=26", "trainer.val_check_interval=100", last, output_dir=run))
     assert logged_best == [pytest.approx(first["val/acc_best"])]
+    assert resumed["train_seconds"] > first["train_seconds"]  # Lightning's Timer counts every session of the run
     # no validation in the resumed step, yet the run's best checkpoint is tested, not the final weights
     assert resumed["best_checkpoint"] == first["best_checkpoint"] and "final weights are tested" not in caplog.text
 
@@ -435,6 +441,12 @@ def test_a_run_without_logger_or_callbacks_still_tests_and_writes_its_summary(tm
     summary = train(cfg)
     assert summary["status"] == "completed" and summary["test/acc"] is not None and summary["best_checkpoint"] is None
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["labeled_indices.json", "metrics.json"]
+
+
+def test_logger_none_alone_trains_with_the_default_callbacks(tmp_path):
+    """The README's ``logger=none``: it also drops the learning-rate monitor, which needs a logger."""
+    summary = train(compose_train("logger=none", "trainer.max_steps=10", "trainer.val_check_interval=10", output_dir=tmp_path))
+    assert summary["status"] == "completed" and Path(summary["best_checkpoint"]).is_file()
 
 
 def test_multirun_gives_one_run_directory_per_job_and_each_split_seed_its_own_labels(digits_multirun, digits):
