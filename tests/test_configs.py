@@ -19,6 +19,7 @@ from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.data.datamodule import apply_to_uint8
 from ssl_hybrid.loggers import instantiate_loggers
 from ssl_hybrid.run_record import run_settings
+from ssl_hybrid.run_summary import RUN_FACTS, run_facts
 from ssl_hybrid.train import instantiate_group
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -153,3 +154,22 @@ def test_nonsense_settings_are_refused_before_any_data_is_read_naming_their_key(
             instantiate_group(cfg.callbacks)
         else:
             instantiate(cfg.data, _convert_="all")
+
+
+def test_the_run_facts_of_metrics_json_are_the_settings_they_name():
+    """Every value distinct, so a fact read from the wrong key shows."""
+    cfg = compose_train(
+        "data.labels_per_class=5", "data.val_per_class=7", "data.batch_size=16", "data.unlabeled_ratio=3", "data.split_seed=2",
+        "seed=4", "model.alpha=0.7", "model.latent_dim=12", "model.consistency_weight=0.5", "model.consistency_mask=soft",
+        "model.distribution_alignment=true", "model.teacher_ema=0.9", "model.alpha_schedule={ramp_steps:20}",
+        "model.classify_with=head",
+    )
+    expected = {
+        "labels_per_class": 5, "batch_size": 16, "unlabeled_ratio": 3, "split_seed": 2, "seed": 4, "alpha": 0.7,
+        "latent_dim": 12, "consistency_weight": 0.5, "consistency_mask": "soft", "distribution_alignment": True,
+        "teacher_ema": 0.9, "alpha_schedule": "ramp_steps=20", "classify_with": "head", "dataset": "digits",
+        "backbone": cfg.model.backbone.name, "label_propagation": None,
+    }  # fmt: skip
+    facts = run_facts(cfg)
+    assert expected.keys() == RUN_FACTS.keys() - {"output_dir"}  # a new fact joins this test
+    assert {name: facts[name] for name in expected} == expected
