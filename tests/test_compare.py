@@ -47,6 +47,31 @@ def test_compare_aggregates_a_real_multirun(sweep, capsys):
     assert float(rows[0]["test/nelbo_bpd_mean"]) == pytest.approx(statistics.fmean(blended))
     assert rows[1]["test/nelbo_bpd_mean"] == ""  # alpha = 1 has no generative branch
     assert (sweep / PLOT_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for row in rows:  # the printed table says what the csv holds
+        assert f"{float(row['test/acc_mean']):.4f} +- {float(row['test/acc_std']):.4f}" in out
+
+
+def test_the_plot_draws_the_csv_means_with_their_std_as_error_bars(sweep, monkeypatch):
+    from matplotlib.axes import Axes
+
+    drawn, draw = [], Axes.errorbar
+
+    def errorbar(self, x, y, yerr=None, **kwargs):
+        drawn.append((list(x), list(y), list(yerr)))
+        return draw(self, x, y, yerr=yerr, **kwargs)
+
+    monkeypatch.setattr(Axes, "errorbar", errorbar)
+    assert main([str(sweep)]) == 0
+    rows = _csv_rows(sweep)
+    columns = ("model.alpha", "test/acc_mean", "test/acc_std")
+    assert drawn == [tuple([float(row[column]) for row in rows] for column in columns)]  # one series, two alphas
+
+
+def test_the_points_follow_the_number_x_is_not_its_spelling(sweep):
+    for job, labels in enumerate([40, 5, 10, 5]):
+        _edit_summary(sweep / str(job), labels_per_class=labels)
+    assert main([str(sweep), "--x", "labels_per_class"]) == 0
+    assert [row["labels_per_class"] for row in _csv_rows(sweep)] == ["5", "10", "40"]  # as text: 10, 40, 5
 
 
 def test_compare_reports_the_jobs_a_stopped_sweep_never_started(sweep, capsys):
