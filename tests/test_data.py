@@ -278,6 +278,21 @@ def test_image_folder_follows_symlinked_folders_once_each(image_folder_root, tmp
     assert len(splits.extra_unlabeled) == len(list(pool.rglob("*.png"))) > 0
 
 
+@pytest.mark.parametrize("stored, decoded", [(24, 8), (8, 16)])
+def test_images_of_another_size_are_resized_bilinearly(digits, tmp_path, stored, decoded):
+    """As torch resizes them (antialiased bilinear, which follows Pillow), to within rounding."""
+    from PIL import Image
+
+    files = []
+    for i, image in enumerate(digits.test.images[:20]):
+        files.append(tmp_path / f"{i}.png")
+        Image.fromarray(image[0].numpy(), mode="L").resize((stored, stored), Image.Resampling.BICUBIC).save(files[-1])
+    originals = torch.stack([torch.from_numpy(np.array(Image.open(file))) for file in files])[:, None].float()
+    expected = torch.nn.functional.interpolate(originals, size=(decoded, decoded), mode="bilinear", antialias=True)
+    difference = decode_images(files, (1, decoded, decoded)).float() - expected.round().clamp(0, 255)
+    assert difference.abs().max() <= 1
+
+
 def test_images_are_decoded_upright_by_their_exif_orientation(digits, tmp_path):
     from PIL import Image
 
