@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import to_absolute_path
+from omegaconf import DictConfig
 
 
 def check_number(
@@ -51,3 +53,25 @@ def user_path(path: str | Path) -> Path:
     """A path from the command line, absolute: a relative one counts from the directory the command was launched
     in, also when ``hydra.job.chdir=true`` has moved the run into its run directory; ``~`` is expanded."""
     return Path(to_absolute_path(str(Path(path).expanduser())))
+
+
+def check_trainer_settings(trainer: DictConfig) -> None:
+    """Refuses what Lightning accepts but would train nothing (``max_steps`` 0) or crash on at the first
+    validation (``val_check_interval`` 0), and lengths that are not integers, naming the key (Lightning's own
+    error compares a str with an int)."""
+    check_number("trainer.max_steps", trainer.get("max_steps"), integer=True, at_least=-1, nullable=True)
+    if trainer.get("max_steps") == 0:
+        raise ValueError("trainer.max_steps=0 trains nothing: give the number of steps (or -1 with trainer.max_epochs)")
+    check_number("trainer.max_epochs", trainer.get("max_epochs"), integer=True, at_least=-1, nullable=True)
+    check_number("trainer.log_every_n_steps", trainer.get("log_every_n_steps"), integer=True, at_least=0, nullable=True)
+    check_number("trainer.val_check_interval", trainer.get("val_check_interval"), above=0, nullable=True)
+
+
+def check_experiment_package(cfg: DictConfig) -> None:
+    """Refuses an experiment file without its package header: its settings would land under ``experiment.*``,
+    where nothing reads them, and the run would train the defaults without a word."""
+    if "experiment" in cfg:
+        raise ValueError(
+            f"experiment={HydraConfig.get().runtime.choices.get('experiment')}: its settings landed under experiment.*, "
+            "where nothing reads them: make `# @package _global_` the experiment file's first line"
+        )

@@ -13,7 +13,6 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor, Timer
@@ -29,7 +28,7 @@ from ssl_hybrid.run_record import LIGHTNING_CKPT_NAMES, RunRecord, check_resume
 from ssl_hybrid.run_summary import (
     LABELED_INDICES_FILE, REQUIRED_METRICS, SUMMARY_FILE, plain_metrics, run_facts, training_progress, write_json,
 )  # fmt: skip
-from ssl_hybrid.settings import check_number, user_path
+from ssl_hybrid.settings import check_experiment_package, check_number, check_trainer_settings, user_path
 
 log = logging.getLogger(__name__)
 # A run's clock (startup_seconds, wall_seconds) starts at the package import for the first run of a process, at
@@ -40,28 +39,6 @@ _unclaimed_import_time = [ssl_hybrid.IMPORTED_AT]
 def instantiate_group(group: DictConfig | None) -> list[Any]:
     """The objects of a config group that maps names to ``_target_`` configs (the callbacks)."""
     return [instantiate(node) for node in (group or {}).values() if node is not None]
-
-
-def check_trainer_settings(trainer: DictConfig) -> None:
-    """Refuses what Lightning accepts but would train nothing (``max_steps`` 0) or crash on at the first
-    validation (``val_check_interval`` 0), and lengths that are not integers, naming the key (Lightning's own
-    error compares a str with an int)."""
-    check_number("trainer.max_steps", trainer.get("max_steps"), integer=True, at_least=-1, nullable=True)
-    if trainer.get("max_steps") == 0:
-        raise ValueError("trainer.max_steps=0 trains nothing: give the number of steps (or -1 with trainer.max_epochs)")
-    check_number("trainer.max_epochs", trainer.get("max_epochs"), integer=True, at_least=-1, nullable=True)
-    check_number("trainer.log_every_n_steps", trainer.get("log_every_n_steps"), integer=True, at_least=0, nullable=True)
-    check_number("trainer.val_check_interval", trainer.get("val_check_interval"), above=0, nullable=True)
-
-
-def check_experiment_package(cfg: DictConfig) -> None:
-    """Refuses an experiment file without its package header: its settings would land under ``experiment.*``,
-    where nothing reads them, and the run would train the defaults without a word."""
-    if "experiment" in cfg:
-        raise ValueError(
-            f"experiment={HydraConfig.get().runtime.choices.get('experiment')}: its settings landed under experiment.*, "
-            "where nothing reads them: make `# @package _global_` the experiment file's first line"
-        )
 
 
 def from_launch_dir(cfg: DictConfig) -> None:
