@@ -18,6 +18,7 @@ import pytorch_lightning as pl
 import timm
 import torch
 import wandb
+import yaml
 from hydra.errors import InstantiationException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
@@ -64,6 +65,9 @@ def test_digits_run_learns_and_writes_its_run_directory(train_cfg, tmp_path, dig
         validations = {int(row["step"]): float(row["val/acc"]) for row in csv.DictReader(logged) if row.get("val/acc")}
     assert len(validations) == 3 and on_disk["val/acc_best"] == pytest.approx(max(validations.values()))
     assert validations[checkpoint["global_step"] - 1] == max(validations.values())  # logged at the step it follows
+    # the loggers get the run's config once, as composed: no second copy of the model's arguments at the top level
+    logged = yaml.safe_load(next((run / "csv").rglob("hparams.yaml")).read_text())
+    assert set(logged) == set(cfg) and logged["model"]["likelihood"] == cfg.model.likelihood
     # ...and load outside Hydra into a model that classifies like the tested one
     model = HybridModule.load_from_checkpoint(run / "checkpoints" / "best.ckpt").eval()
     test = digits.test

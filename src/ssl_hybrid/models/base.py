@@ -71,8 +71,10 @@ def split_views(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torc
 
 
 class SemiSupervisedModule(pl.LightningModule):
-    """Subclasses call ``save_hyperparameters()`` with plain-container arguments only, so checkpoints load with
-    ``torch.load(weights_only=True)`` and with ``load_from_checkpoint`` outside Hydra."""
+    """Subclasses call ``save_hyperparameters(logger=False)`` with plain-container arguments only, so checkpoints
+    load with ``torch.load(weights_only=True)`` and with ``load_from_checkpoint`` outside Hydra. The loggers get the
+    whole run config from ``train.py`` instead: the module's arguments again, at the top level, would sit beside
+    ``model.*`` in W&B (``likelihood: auto`` beside the resolved one of the summary)."""
 
     objective: str = ""
     class_conditional = False  # whether it models p(x | y) and so can classify generatively

@@ -46,7 +46,7 @@ class CoupledModule(M2Module):
         super().__init__(
             num_classes, image_shape, alpha, latent_dim, backbone, likelihood, decoder_width, classify_with, optimizer, scheduler
         )
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)
         check_number("model.coupling_scale", coupling_scale, above=0)  # alpha sets the coupling's strength
         if self.vae is None:  # alpha = 1: independent, the generative model cannot affect the classifier
             self.generative_backbone, self.generative_head = None, None

@@ -44,7 +44,7 @@ class HybridModule(SemiSupervisedModule):
         scheduler: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(num_classes, image_shape, alpha, backbone, likelihood, optimizer, scheduler, classify_with)
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)
         check_vae_settings(self.likelihood_name, latent_dim, decoder_width)
         if alpha_schedule is not None:
             if not isinstance(alpha_schedule, dict) or set(alpha_schedule) != {"ramp_steps"}:

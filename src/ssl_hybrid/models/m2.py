@@ -34,7 +34,7 @@ class M2Module(SemiSupervisedModule):
         scheduler: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(num_classes, image_shape, alpha, backbone, likelihood, optimizer, scheduler, classify_with)
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)
         check_vae_settings(self.likelihood_name, latent_dim, decoder_width)
         self.log_prior = -math.log(num_classes)  # p(y) uniform
         if alpha == 1.0 and classify_with == "generative":
