@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import inspect
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -83,6 +84,24 @@ def load_digits(root: str | None = None, download: bool = False, test_fraction: 
     )
 
 
+@contextmanager
+def _torchvision_files(dataset: str, root: Path | str, download: bool) -> Iterator[None]:
+    """Turns torchvision's errors for missing or corrupt files, or for a failed download, into ones that name the
+    settings to change."""
+    try:
+        yield
+    except (RuntimeError, OSError) as error:
+        if download:
+            raise RuntimeError(
+                f"{dataset}: could not download into {root} ({type(error).__name__}: {error}). Without internet, "
+                f"put the files there by other means, or set data.root to a folder that holds them."
+            ) from error
+        raise FileNotFoundError(
+            f"{dataset}: no complete, intact copy under {root} ({error}). Set data.root to the folder that holds "
+            f"it, or data.download=true to fetch it with torchvision."
+        ) from error
+
+
 def _find_idx_file(root: Path, stem: str) -> Path | None:
     # Debian's dataset-fashion-mnist and the original distribution keep the files in root; torchvision keeps
     # them under root/<ClassName>/raw.
@@ -105,8 +124,9 @@ def _load_idx_dataset(root: str, download: bool, torchvision_cls: str, classes: 
     if not all(found.values()) and download:
         import torchvision.datasets
 
-        getattr(torchvision.datasets, torchvision_cls)(str(root_path), train=True, download=True)
-        getattr(torchvision.datasets, torchvision_cls)(str(root_path), train=False, download=True)
+        with _torchvision_files(torchvision_cls, root_path, download):
+            getattr(torchvision.datasets, torchvision_cls)(str(root_path), train=True, download=True)
+            getattr(torchvision.datasets, torchvision_cls)(str(root_path), train=False, download=True)
         found = {key: _find_idx_file(root_path, stem) for key, stem in stems.items()}
     missing = [stems[key] for key, path in found.items() if path is None]
     if missing:
@@ -142,7 +162,8 @@ def _hwc_to_chw(array: np.ndarray) -> torch.Tensor:
 def load_cifar10(root: str, download: bool = False) -> DatasetSplits:
     from torchvision.datasets import CIFAR10
 
-    train, test = (CIFAR10(root, train=flag, download=download) for flag in (True, False))
+    with _torchvision_files("CIFAR10", root, download):
+        train, test = (CIFAR10(root, train=flag, download=download) for flag in (True, False))
     return DatasetSplits(
         train=LabeledImages(_hwc_to_chw(train.data), torch.tensor(train.targets)),
         test=LabeledImages(_hwc_to_chw(test.data), torch.tensor(test.targets)),
@@ -153,7 +174,8 @@ def load_cifar10(root: str, download: bool = False) -> DatasetSplits:
 def load_svhn(root: str, download: bool = False) -> DatasetSplits:
     from torchvision.datasets import SVHN
 
-    train, test = (SVHN(root, split=split, download=download) for split in ("train", "test"))
+    with _torchvision_files("SVHN", root, download):
+        train, test = (SVHN(root, split=split, download=download) for split in ("train", "test"))
     return DatasetSplits(
         train=LabeledImages(torch.from_numpy(train.data), torch.from_numpy(train.labels).long()),
         test=LabeledImages(torch.from_numpy(test.data), torch.from_numpy(test.labels).long()),
@@ -165,7 +187,9 @@ def load_stl10(root: str, download: bool = False) -> DatasetSplits:
     """STL-10 with its real 100,000-image unlabeled split (Coates et al. 2011)."""
     from torchvision.datasets import STL10
 
-    train, test, unlabeled = (STL10(root, split=split, download=download) for split in ("train", "test", "unlabeled"))
+    with _torchvision_files("STL10", root, download):
+        splits = ("train", "test", "unlabeled")
+        train, test, unlabeled = (STL10(root, split=split, download=download) for split in splits)
     return DatasetSplits(
         train=LabeledImages(torch.from_numpy(train.data), torch.from_numpy(train.labels).long()),
         test=LabeledImages(torch.from_numpy(test.data), torch.from_numpy(test.labels).long()),
