@@ -80,6 +80,16 @@ def test_digits_run_learns_and_writes_its_run_directory(train_cfg, tmp_path, dig
     assert torch.equal(remote_model(test.images), model(test.images))
 
 
+def test_a_run_with_ema_weights_tests_the_averaged_weights_that_validation_chose(train_cfg, recwarn):
+    ema = ("+callbacks.ema._target_=pytorch_lightning.callbacks.EMAWeightAveraging", "+callbacks.ema.decay=0.9")
+    summary = train(train_cfg(*ema))
+    best = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=False)
+    averaged, current = best["state_dict"], best["current_model_state"]
+    assert any(not torch.equal(averaged[key], current[key]) for key in averaged)
+    assert summary["val/acc_as_tested"] == pytest.approx(summary["val/acc_best"], abs=1e-6)
+    assert not [w for w in recwarn if "callbacks used to create the checkpoint" in str(w.message)]
+
+
 def test_a_run_in_true_half_precision_trains_tests_and_draws_samples(train_cfg, tmp_path):
     """bf16-true casts weights and buffers, so the inputs and the prior's samples must follow them."""
     summary = train(train_cfg("trainer.max_steps=6", "trainer.val_check_interval=3", "+trainer.precision=bf16-true"))

@@ -8,6 +8,7 @@ import logging
 import math
 import signal
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
-from pytorch_lightning.callbacks import LearningRateMonitor, Timer
+from pytorch_lightning.callbacks import LearningRateMonitor, Timer, WeightAveraging
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
@@ -102,7 +103,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 "final weights are tested", trainer.global_step, trainer.val_check_interval,
             )  # fmt: skip
         if cfg.get("test"):
-            (test_metrics,) = trainer.test(model, datamodule=datamodule, ckpt_path=summary.get("best_checkpoint"))
+            # Lightning's WeightAveraging (EMA weights) would load a checkpoint's current weights into the model,
+            # not the averaged ones in its state_dict, which validation scored and chose it by: it sits out the test
+            trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, WeightAveraging)]
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks")
+                (test_metrics,) = trainer.test(model, datamodule=datamodule, ckpt_path=summary.get("best_checkpoint"))
             summary.update(plain_metrics(test_metrics))
             # e.g. a learning rate so high that the BatchNorm statistics overflow: chance accuracy, a NaN NELBO
             if nonfinite := [key for key, value in test_metrics.items() if not math.isfinite(value)]:
