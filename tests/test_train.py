@@ -90,6 +90,13 @@ def test_a_run_with_ema_weights_tests_the_averaged_weights_that_validation_chose
     assert not [w for w in recwarn if "callbacks used to create the checkpoint" in str(w.message)]
 
 
+def test_data_loader_workers_leave_a_run_unchanged(train_cfg, tmp_path):
+    """Three passes over the pool and two validations: every new loader iterator draws from torch's generator."""
+    runs = [train(train_cfg("trainer.max_steps=15", f"data.num_workers={n}", output_dir=tmp_path / str(n))) for n in (0, 2)]
+    without, with_workers = ({k: v for k, v in run.items() if k.startswith(("train/", "val/", "test/"))} for run in runs)
+    assert with_workers == without and {"train/loss", "val/acc", "test/acc"} <= without.keys()
+
+
 def test_a_run_in_true_half_precision_trains_tests_and_draws_samples(train_cfg, tmp_path):
     """bf16-true casts weights and buffers, so the inputs and the prior's samples must follow them."""
     summary = train(train_cfg("trainer.max_steps=6", "trainer.val_check_interval=3", "+trainer.precision=bf16-true"))

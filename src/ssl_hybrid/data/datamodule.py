@@ -264,4 +264,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         return self._eval_loader(self.splits.test)
 
     def _workers(self) -> dict[str, Any]:
-        return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
+        # Workers are not kept from one pass to the next: each pass's iterator then draws its base seed from torch's
+        # global generator, as it does without workers, so data.num_workers leaves the run's random draws
+        # (augmentation, the VAE's noise) as they are
+        return {"num_workers": self.num_workers}
