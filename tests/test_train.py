@@ -171,8 +171,17 @@ def test_a_run_resumed_mid_epoch_draws_the_batches_the_uninterrupted_run_drew(tr
     assert len(uninterrupted) == 12 and drawn == uninterrupted[7:]
 
 
-@pytest.mark.parametrize("hook", ["training_step", "on_train_batch_end"], ids=["before_its_step", "after_its_step"])
-def test_a_run_resumed_after_ctrl_c_draws_the_batches_the_uninterrupted_run_drew(hook, train_cfg, tmp_path, monkeypatch):
+def _logged_training_steps(run: Path, version: int) -> list[int]:
+    with (run / "csv" / f"version_{version}" / "metrics.csv").open() as logged:
+        return [int(row["step"]) for row in csv.DictReader(logged) if row.get("train/loss")]
+
+
+@pytest.mark.parametrize(
+    ("stop", "hook", "batches"),
+    [("ctrl_c", "training_step", 8), ("ctrl_c", "on_train_batch_end", 8), ("sigterm", "on_train_batch_end", 10)],
+    ids=["ctrl_c_before_its_step", "ctrl_c_after_its_step", "sigterm_at_an_epochs_end"],
+)
+def test_a_run_resumed_after_a_stop_draws_and_logs_as_the_uninterrupted_run(stop, hook, batches, train_cfg, tmp_path, monkeypatch):
     drawn = []
     augment = SemiSupervisedDataModule.augment
 
@@ -181,29 +190,35 @@ def test_a_run_resumed_after_ctrl_c_draws_the_batches_the_uninterrupted_run_drew
         return augment(datamodule, batch)
 
     monkeypatch.setattr(SemiSupervisedDataModule, "augment", record)
-    train(train_cfg("trainer.max_steps=12", output_dir=tmp_path / "whole"))
+    steps = ("trainer.max_steps=22", "trainer.val_check_interval=20")  # 5 steps an epoch, logged every 5th
+    whole = train(train_cfg(*steps, output_dir=tmp_path / "whole"))
     uninterrupted, drawn[:] = list(drawn), []
     original = getattr(HybridModule, hook)
 
-    def ctrl_c_at_step_7(module, *args):  # in the 8th step (3rd of the 2nd epoch): before or after it trains
-        if len(drawn) == 8:
-            raise KeyboardInterrupt
+    def stop_in_batch(module, *args):  # the 8th: 3rd of the 2nd epoch, before or after it trains; the 10th: its last
+        if len(drawn) == batches:
+            if stop == "ctrl_c":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)  # Lightning acts on it once the epoch has ended
         return original(module, *args)
 
-    monkeypatch.setattr(HybridModule, hook, ctrl_c_at_step_7)
-    handler = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(HybridModule, hook, stop_in_batch)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with pytest.raises(SystemExit):
-            train(train_cfg("trainer.max_steps=12", output_dir=tmp_path / "run"))
+            train(train_cfg(*steps, output_dir=tmp_path / "run"))
     finally:
-        signal.signal(signal.SIGINT, handler)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     monkeypatch.setattr(HybridModule, hook, original)
-    trained = 7 if hook == "training_step" else 8
-    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == trained
-    drawn[:] = []
+    trained = batches - 1 if hook == "training_step" else batches
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    train(train_cfg("trainer.max_steps=12", f"ckpt_path={last}", output_dir=tmp_path / "run"))
-    assert drawn == uninterrupted[trained:]
+    assert torch.load(last, weights_only=True)["global_step"] == trained
+    drawn[:] = []
+    resumed = train(train_cfg(*steps, f"ckpt_path={last}", output_dir=tmp_path / "run"))
+    assert drawn == uninterrupted[trained:] and resumed["epochs"] == whole["epochs"]
+    logged = _logged_training_steps(tmp_path / "whole", 0)
+    assert _logged_training_steps(tmp_path / "run", 1) == [step for step in logged if step >= trained]
 
 
 def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_path, caplog, monkeypatch, recwarn):
