@@ -41,6 +41,34 @@ def test_a_failed_ddp_job_does_not_stop_the_rest_of_the_sweep(tmp_path):
     assert read_summary(sweep / "1")["status"] == "completed" and read_summary(sweep / "1")["global_step"] == 10
 
 
+FAIL_ON_RANK = """
+import pytorch_lightning as pl
+
+class FailOnRank(pl.Callback):
+    def __init__(self, rank):
+        self.rank = rank
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_rank == self.rank and trainer.global_step == 5:
+            raise RuntimeError(f"failed on rank {self.rank}")
+"""
+
+
+def test_an_error_in_one_ddp_process_fails_its_job_instead_of_hanging_it(tmp_path):
+    # an exception-time checkpoint would wait for the process that goes on training
+    (tmp_path / "fail_on_rank.py").write_text(FAIL_ON_RANK)
+    sweep = tmp_path / "sweep"
+    result = subprocess.run(
+        [sys.executable, "-m", "ssl_hybrid.train", "-m", "trainer=ddp_cpu", *QUICK, "trainer.max_steps=10",
+         "+callbacks.fail._target_=fail_on_rank.FailOnRank", "+callbacks.fail.rank=1,0", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-3000:]
+    on_rank_1, on_rank_0 = (read_summary(sweep / job) for job in ("0", "1"))
+    assert on_rank_1["status"] == on_rank_0["status"] == "failed" and on_rank_0["error"] == "RuntimeError: failed on rank 0"
+    assert "failed on rank 1" in (sweep / "0" / "train_ddp_process_1.log").read_text()  # rank 0 saw the lost peer
+
+
 # Runs a sweep whose jobs record their config and the command Lightning's DDP launcher would start a child with
 # (its own private helper, so the test follows Lightning), then that child, which records its config. No training.
 CHILD_PROBE = """
