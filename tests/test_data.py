@@ -157,6 +157,11 @@ def test_bad_settings_fail_with_clear_errors():
     dm = fit_ready(SemiSupervisedDataModule("digits", batch_size=512, unlabeled_ratio=4))
     with pytest.raises(ValueError, match="smaller than one unlabeled batch .*: lower data.batch_size"):
         dm.train_dataloader()
+    # one batch of 700 fits the pool of 1147 images, one for each of two DDP processes does not
+    fit_ready(SemiSupervisedDataModule("digits", batch_size=100, unlabeled_ratio=7)).train_dataloader()
+    dm = fit_ready(SemiSupervisedDataModule("digits", batch_size=100, unlabeled_ratio=7), world_size=2)
+    with pytest.raises(ValueError, match=r"\(1147 images\) is smaller than one unlabeled batch \(700\) for each of 2 process"):
+        dm.train_dataloader()
     # every image labeled, and the labeled ones not in the pool: nothing left, which a smaller batch cannot mend
     dm = fit_ready(SemiSupervisedDataModule("digits", labels_per_class=None, unlabeled_includes_labeled=False))
     with pytest.raises(ValueError, match=r"pool \(0 images\) .*: the labeled and validation images use up"):

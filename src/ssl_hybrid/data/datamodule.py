@@ -215,7 +215,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
                 )
                 raise ValueError(
                     f"the unlabeled pool ({len(unlabeled)} images) is smaller than one unlabeled batch "
-                    f"({self.unlabeled_batch_size}) per process: {remedy}"
+                    f"({self.unlabeled_batch_size}) for each of {world_size} process(es): {remedy}"
                 )
             shard = DistributedSampler(unlabeled, num_replicas=world_size, rank=rank, seed=self.split_seed, drop_last=True)
             loaders["unlabeled"] = ResumableLoader(unlabeled, self.unlabeled_batch_size, shard, **self._workers())
