@@ -307,9 +307,10 @@ def test_compare_warns_when_a_point_pools_runs_of_different_settings(sweep, caps
         (("name: ssl_cnn_small", "name: ssl_cnn_small\n    width: 32"), "model.backbone.width 32, None"),
         (("decoder_width: 64", "decoder_width: 32"), "model.decoder_width 32, 64"),
         (("strong_transforms: []", "strong_transforms: null"), "data.strong_transforms None, []"),
+        (("devices: 1", "devices: 2"), "trainer.devices 1, 2"),  # as trainer=ddp_cpu has it
     ],
 )
-def test_compare_warns_when_a_point_pools_different_encoders_decoders_or_augmentations(edit, warned, sweep, capsys):
+def test_compare_warns_when_a_point_pools_different_encoders_decoders_augmentations_or_process_counts(edit, warned, sweep, capsys):
     config = sweep / "0" / ".hydra" / "config.yaml"
     assert edit[0] in config.read_text()
     config.write_text(config.read_text().replace(*edit, 1))

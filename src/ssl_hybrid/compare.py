@@ -43,7 +43,7 @@ POOLING_KEYS = (
     "batch_size", "unlabeled_ratio", "data.train_transforms", "data.strong_transforms", "latent_dim",
     "likelihood", "model.decoder_width", "model.kl_warmup_steps", "model.coupling_scale", "consistency_mask",
     "model.consistency_threshold", "distribution_alignment", "teacher_ema", "model.optimizer.lr",
-    "model.optimizer.layer_decay",
+    "model.optimizer.layer_decay", "trainer.devices", "trainer.num_nodes",  # under DDP, each process draws a batch
 )  # fmt: skip
 
 
