@@ -212,6 +212,20 @@ def test_image_folder_reads_the_layout(image_folder_root, digits):
     assert rgb.image_shape == (3, 16, 16)
 
 
+@pytest.mark.parametrize("includes_labeled", [True, False])
+def test_image_folder_with_a_label_count_keeps_that_many_per_class_and_hides_the_rest(includes_labeled, image_folder_root):
+    options = {"channels": 1, "image_size": 8}
+    dm = SemiSupervisedDataModule(
+        "image_folder", root=str(image_folder_root), labels_per_class=3, source_options=options,
+        unlabeled_includes_labeled=includes_labeled,
+    )  # fmt: skip
+    record = dm.split_record()
+    assert Counter(record["labeled_labels"]) == {c: 3 for c in range(10)}
+    assert dm.num_val_images == 100 and record["val"] == []  # val/ is the validation set: none drawn from labeled/
+    # the hidden labeled/ images join the pool of unlabeled/'s 947, without their labels
+    assert dm.num_unlabeled == (300 if includes_labeled else 270) + 947
+
+
 def test_image_folder_explains_a_wrong_layout(tmp_path):
     with pytest.raises(FileNotFoundError, match="labeled"):
         load_image_folder(str(tmp_path))
