@@ -66,7 +66,8 @@ def test_an_error_in_one_ddp_process_fails_its_job_instead_of_hanging_it(tmp_pat
     assert result.returncode == 1, result.stderr[-3000:]
     on_rank_1, on_rank_0 = (read_summary(sweep / job) for job in ("0", "1"))
     assert on_rank_1["status"] == on_rank_0["status"] == "failed" and on_rank_0["error"] == "RuntimeError: failed on rank 0"
-    assert "failed on rank 1" in (sweep / "0" / "train_ddp_process_1.log").read_text()  # rank 0 saw the lost peer
+    # job 0's metrics.json has what rank 0 saw, the lost peer; rank 1's own error is in its log
+    assert "failed on rank 1" in (sweep / "0" / "train_ddp_process_1.log").read_text()
 
 
 # Runs a sweep whose jobs record their config and the command Lightning's DDP launcher would start a child with
