@@ -30,6 +30,11 @@ def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+def with_md5s(files: list[list[str]], folder: Path) -> list[list[str]]:
+    """A torchvision file list (``[name, md5]`` pairs) with the MD5 sums of the files written into ``folder``."""
+    return [[name, md5(folder / name)] for name, _ in files]
+
+
 def colour_digits(images: torch.Tensor, size: int) -> torch.Tensor:
     """Real 8x8 digits as (N, 3, size, size) uint8 colour images whose channels differ (digit, its negative, its
     mirror image), so that a reader that mixes up channel or axis order is caught."""
@@ -75,8 +80,8 @@ def cifar10_files(tmp_path, digits, monkeypatch):
         (folder / name).write_bytes(pickle.dumps(batch))
     classes = [f"class {c}" for c in range(10)]
     (folder / CIFAR10.meta["filename"]).write_bytes(pickle.dumps({CIFAR10.meta["key"]: classes}))
-    monkeypatch.setattr(CIFAR10, "train_list", [[name, md5(folder / name)] for name, _ in CIFAR10.train_list])
-    monkeypatch.setattr(CIFAR10, "test_list", [[name, md5(folder / name)] for name, _ in CIFAR10.test_list])
+    monkeypatch.setattr(CIFAR10, "train_list", with_md5s(CIFAR10.train_list, folder))
+    monkeypatch.setattr(CIFAR10, "test_list", with_md5s(CIFAR10.test_list, folder))
     monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": md5(folder / CIFAR10.meta["filename"])})
     return root, images, labels, classes
 
@@ -154,8 +159,8 @@ def test_stl10_reader_adds_the_unlabeled_split_to_the_pool(tmp_path, digits, mon
             (folder / f"{split}_y.bin").write_bytes((labels[part] + 1).numpy().astype(np.uint8).tobytes())
     classes = [f"class {c}" for c in range(10)]
     (folder / STL10.class_names_file).write_text("\n".join(classes))
-    monkeypatch.setattr(STL10, "train_list", [[name, md5(folder / name)] for name, _ in STL10.train_list])
-    monkeypatch.setattr(STL10, "test_list", [[name, md5(folder / name)] for name, _ in STL10.test_list])
+    monkeypatch.setattr(STL10, "train_list", with_md5s(STL10.train_list, folder))
+    monkeypatch.setattr(STL10, "test_list", with_md5s(STL10.test_list, folder))
     splits = load_stl10(str(tmp_path))
     assert splits.image_shape == (3, 96, 96) and splits.classes == tuple(classes)
     assert torch.equal(splits.train.images, images[:40]) and torch.equal(splits.train.labels, labels[:40])

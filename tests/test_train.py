@@ -36,6 +36,12 @@ REQUIRED = {
 }  # fmt: skip
 
 
+def _logged_rows(run: Path, version: int = 0) -> list[dict[str, str]]:
+    """The rows of a run's CSV log; version N is the Nth session of a resumed run."""
+    with (run / "csv" / f"version_{version}" / "metrics.csv").open() as logged:
+        return list(csv.DictReader(logged))
+
+
 def test_digits_run_learns_and_writes_its_run_directory(train_cfg, tmp_path, digits):
     cfg = train_cfg("trainer.max_steps=150", "trainer.val_check_interval=50", "data.split_seed=1", "seed=2")
     summary = train(cfg)
@@ -61,8 +67,7 @@ def test_digits_run_learns_and_writes_its_run_directory(train_cfg, tmp_path, dig
     checkpoint = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
     assert checkpoint["hyper_parameters"]["alpha"] == 0.9
     # ...and the one tested is the one of the run's best val/acc
-    with next((run / "csv").rglob("metrics.csv")).open() as logged:
-        validations = {int(row["step"]): float(row["val/acc"]) for row in csv.DictReader(logged) if row.get("val/acc")}
+    validations = {int(row["step"]): float(row["val/acc"]) for row in _logged_rows(run) if row.get("val/acc")}
     assert len(validations) == 3 and on_disk["val/acc_best"] == pytest.approx(max(validations.values()))
     assert validations[checkpoint["global_step"] - 1] == max(validations.values())  # logged at the step it follows
     # the loggers get the run's config once, as composed: no second copy of the model's arguments at the top level
@@ -172,8 +177,7 @@ def test_a_run_resumed_mid_epoch_draws_the_batches_the_uninterrupted_run_drew(tr
 
 
 def _logged_training_steps(run: Path, version: int) -> list[int]:
-    with (run / "csv" / f"version_{version}" / "metrics.csv").open() as logged:
-        return [int(row["step"]) for row in csv.DictReader(logged) if row.get("train/loss")]
+    return [int(row["step"]) for row in _logged_rows(run, version) if row.get("train/loss")]
 
 
 @pytest.mark.parametrize(
