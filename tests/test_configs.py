@@ -162,10 +162,10 @@ def test_the_run_facts_of_metrics_json_are_the_settings_they_name():
         "data.labels_per_class=5", "data.val_per_class=7", "data.batch_size=16", "data.unlabeled_ratio=3", "data.split_seed=2",
         "seed=4", "model.alpha=0.7", "model.latent_dim=12", "model.consistency_weight=0.5", "model.consistency_mask=soft",
         "model.distribution_alignment=true", "model.teacher_ema=0.9", "model.alpha_schedule={ramp_steps:20}",
-        "model.classify_with=head",
+        "model.classify_with=head", "data.unlabeled_per_class=30",
     )
     expected = {
-        "labels_per_class": 5, "batch_size": 16, "unlabeled_ratio": 3, "split_seed": 2, "seed": 4, "alpha": 0.7,
+        "labels_per_class": 5, "unlabeled_per_class": 30, "batch_size": 16, "unlabeled_ratio": 3, "split_seed": 2, "seed": 4, "alpha": 0.7,
         "latent_dim": 12, "consistency_weight": 0.5, "consistency_mask": "soft", "distribution_alignment": True,
         "teacher_ema": 0.9, "alpha_schedule": "ramp_steps=20", "classify_with": "head", "dataset": "digits",
         "backbone": cfg.model.backbone.name, "label_propagation": None,

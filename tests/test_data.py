@@ -61,9 +61,30 @@ def test_label_split_is_stratified_seed_stable_nested_and_disjoint(digits):
     assert not set(excluded.unlabeled.tolist()) & set(excluded.labeled.tolist())
 
 
+def test_a_smaller_unlabeled_pool_is_stratified_and_nested(digits):
+    """data.unlabeled_per_class: Bishop & Lasserre's setting of 5 labeled and 45 unlabeled images per class."""
+    labels = digits.train.labels
+    whole = split_labels(labels, labels_per_class=5, val_per_class=5, split_seed=3)
+    small = split_labels(labels, labels_per_class=5, val_per_class=5, split_seed=3, unlabeled_per_class=45)
+    assert torch.equal(small.labeled, whole.labeled) and torch.equal(small.val, whole.val)
+    assert Counter(labels[small.unlabeled].tolist()) == {c: 50 for c in range(10)}  # the labeled ones too
+    assert set(small.labeled.tolist()) < set(small.unlabeled.tolist()) < set(whole.unlabeled.tolist())
+    fewer = split_labels(labels, labels_per_class=5, val_per_class=5, split_seed=3, unlabeled_per_class=20)
+    assert set(fewer.unlabeled.tolist()) < set(small.unlabeled.tolist())
+    apart = split_labels(labels, 5, 5, split_seed=3, unlabeled_includes_labeled=False, unlabeled_per_class=45)
+    assert torch.equal(apart.unlabeled, torch.tensor(sorted(set(small.unlabeled.tolist()) - set(small.labeled.tolist()))))
+    none = split_labels(labels, 5, 5, split_seed=3, unlabeled_includes_labeled=False, unlabeled_per_class=0)
+    assert len(none.unlabeled) == 0
+    dm = SemiSupervisedDataModule("digits", labels_per_class=5, val_per_class=5, split_seed=3, unlabeled_per_class=45)
+    assert torch.equal(dm.label_split.unlabeled, small.unlabeled) and dm.num_unlabeled == 500
+    assert dm.split_record()["unlabeled_per_class"] == 45
+
+
 def test_label_split_rejects_too_few_images_per_class(digits):
-    with pytest.raises(ValueError, match="too few for data.val_per_class=0 and data.labels_per_class=200"):
+    with pytest.raises(ValueError, match="too few for data.val_per_class=0, data.labels_per_class=200"):
         split_labels(digits.train.labels, labels_per_class=200, val_per_class=0, split_seed=0)
+    with pytest.raises(ValueError, match="data.labels_per_class=10 and data.unlabeled_per_class=200"):
+        split_labels(digits.train.labels, labels_per_class=10, val_per_class=5, split_seed=0, unlabeled_per_class=200)
 
 
 def test_train_batches_mix_labeled_and_unlabeled_in_the_configured_ratio():
@@ -224,6 +245,8 @@ def test_image_folder_with_a_label_count_keeps_that_many_per_class_and_hides_the
     assert dm.num_val_images == 100 and record["val"] == []  # val/ is the validation set: none drawn from labeled/
     # the hidden labeled/ images join the pool of unlabeled/'s 947, without their labels
     assert dm.num_unlabeled == (300 if includes_labeled else 270) + 947
+    with pytest.raises(ValueError, match="data.unlabeled_per_class counts images per class, and image_folder's 947"):
+        _ = SemiSupervisedDataModule("image_folder", root=str(image_folder_root), source_options=options, unlabeled_per_class=5).label_split
 
 
 def test_image_folder_explains_a_wrong_layout(tmp_path):

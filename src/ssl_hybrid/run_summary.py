@@ -30,6 +30,7 @@ RUN_FACTS = {
     "alpha": "model.alpha",
     "dataset": "data.dataset",
     "labels_per_class": "data.labels_per_class",
+    "unlabeled_per_class": "data.unlabeled_per_class",
     "split_seed": "data.split_seed",
     "seed": "seed",
     "backbone": "model.backbone.name",

@@ -59,6 +59,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         batch_size: int = 32,
         unlabeled_ratio: float = 7.0,
         unlabeled_includes_labeled: bool = True,
+        unlabeled_per_class: int | None = None,
         image_size: int | None = None,
         train_transforms: Sequence[Callable] = (),
         strong_transforms: Sequence[Callable] = (),
@@ -80,6 +81,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             )
         check_number("data.labels_per_class", labels_per_class, integer=True, at_least=1, nullable=True)  # null: all
         check_number("data.val_per_class", val_per_class, integer=True, at_least=0)
+        check_number("data.unlabeled_per_class", unlabeled_per_class, integer=True, at_least=0, nullable=True)
         check_number("data.split_seed", split_seed, integer=True, at_least=0)
         check_number("data.image_size", image_size, integer=True, at_least=1, nullable=True)  # null: native size
         check_number("data.eval_batch_size", eval_batch_size, integer=True, at_least=1)
@@ -94,7 +96,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         self.dataset, self.root, self.download = dataset, root, download
         self.labels_per_class, self.split_seed, self.val_per_class = labels_per_class, split_seed, val_per_class
         self.batch_size, self.unlabeled_ratio = batch_size, unlabeled_ratio
-        self.unlabeled_includes_labeled = unlabeled_includes_labeled
+        self.unlabeled_includes_labeled, self.unlabeled_per_class = unlabeled_includes_labeled, unlabeled_per_class
         self.image_size, self.eval_batch_size, self.num_workers = image_size, eval_batch_size, num_workers
         self.train_transform = nn.Sequential(*train_transforms) if train_transforms else None
         self.strong_transform = nn.Sequential(*strong_transforms) if strong_transforms else None
@@ -111,12 +113,18 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
 
     @cached_property
     def label_split(self) -> LabelSplit:
+        if self.unlabeled_per_class is not None and self.splits.extra_unlabeled is not None:
+            raise ValueError(
+                f"data.unlabeled_per_class counts images per class, and {self.dataset}'s "
+                f"{len(self.splits.extra_unlabeled)} images without labels have none: leave it null"
+            )
         return split_labels(
             self.splits.train.labels,
             labels_per_class=self.labels_per_class,
             val_per_class=0 if self.splits.val is not None else self.val_per_class,
             split_seed=self.split_seed,
             unlabeled_includes_labeled=self.unlabeled_includes_labeled,
+            unlabeled_per_class=self.unlabeled_per_class,
         )
 
     @property
@@ -159,6 +167,7 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             "dataset": self.dataset,
             "split_seed": self.split_seed,
             "labels_per_class": self.labels_per_class,
+            "unlabeled_per_class": self.unlabeled_per_class,
             "classes": list(self.classes),
             "labeled": split.labeled.tolist(),
             "labeled_labels": self.splits.train.labels[split.labeled].tolist(),
