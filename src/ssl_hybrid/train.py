@@ -21,8 +21,7 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 import ssl_hybrid
-from ssl_hybrid.callbacks.restarted_loops import RestartedLoops
-from ssl_hybrid.data.sampling import UntrainedBatches
+from ssl_hybrid.callbacks.exact_resume import ExactResume
 from ssl_hybrid.hydra_ddp import ddp_ready_hydra_job
 from ssl_hybrid.loggers import instantiate_loggers
 from ssl_hybrid.models.backbones import weights_from_checkpoint
@@ -78,7 +77,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         summary["objective"] = model.objective
         summary["likelihood"] = model.likelihood_name  # model.likelihood=auto as resolved for the data's channels
         timer = Timer()
-        callbacks = [*instantiate_group(cfg.get("callbacks")), timer, RunRecord(cfg), UntrainedBatches(), RestartedLoops()]
+        callbacks = [*instantiate_group(cfg.get("callbacks")), timer, RunRecord(cfg), ExactResume()]
         loggers = instantiate_loggers(cfg.get("logger"), wandb_run_id)
         if not loggers and any(isinstance(callback, LearningRateMonitor) for callback in callbacks):
             raise ValueError("no logger, but callbacks.learning_rate (Lightning's LearningRateMonitor) needs one: logger=none drops both")

@@ -11,7 +11,6 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -66,7 +65,7 @@ class ResumableLoader(DataLoader):
     that has one into its checkpoints and hands it back on resuming: here the number of batches of the current
     pass that were handed out. The pass after ``load_state_dict`` starts behind them; their indices are skipped
     at the sampler, so nothing is loaded for them. A batch whose step an exception stopped is given back
-    (``UntrainedBatches``), so that the resumed run trains it."""
+    (``ssl_hybrid.callbacks.exact_resume.ExactResume``), so that the resumed run trains it."""
 
     def __init__(self, dataset: Dataset, batch_size: int, sampler: Sampler[int], **kwargs: Any) -> None:
         super().__init__(dataset, batch_size=batch_size, sampler=SkippingSampler(sampler), drop_last=True, **kwargs)
@@ -84,16 +83,3 @@ class ResumableLoader(DataLoader):
     def load_state_dict(self, state: dict[str, int]) -> None:
         # an epoch that had ended resumes at the start of the next
         self.sampler.skip_next_pass = state["batches_handed_out"] % len(self) * self.batch_size
-
-
-class UntrainedBatches(pl.Callback):
-    """On an exception (Ctrl-C, an error) during a training step, the batch handed out for it was never trained:
-    the checkpoint saved on the exception must not count it as drawn. Lightning calls callbacks' ``on_exception``
-    before the checkpoint callbacks' own."""
-
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        progress = trainer.fit_loop.epoch_loop.batch_progress.current
-        untrained = progress.ready - progress.processed  # processed: its optimizer step has run
-        for loader in (trainer.train_dataloader or {}).values():
-            if isinstance(loader, ResumableLoader):
-                loader.batches_handed_out -= untrained
