@@ -8,15 +8,12 @@ from torch.distributions import Normal, kl_divergence
 
 from ssl_hybrid.models.likelihoods import Bernoulli, DiscretizedLogistic
 from ssl_hybrid.objectives import (
-    align_to_uniform,
     bits_per_dim,
     blend,
     gaussian_kl,
     nelbo_per_dim,
     pseudo_label_consistency,
     ramped_alpha,
-    soft_weights,
-    threshold_weights,
 )
 
 
@@ -88,26 +85,6 @@ def test_pseudo_label_consistency_is_the_weighted_cross_entropy_of_the_strong_vi
     expected = (1.0 * first + 0.25 * second) / 2
     assert pseudo_label_consistency(strong, labels, weights).item() == pytest.approx(expected, rel=1e-6)
     assert pseudo_label_consistency(strong, labels, torch.zeros(2)).item() == 0.0
-
-
-def test_threshold_weights_keep_only_confident_pseudo_labels():
-    assert threshold_weights(torch.tensor([0.99, 0.95, 0.5]), 0.95).tolist() == [1.0, 1.0, 0.0]
-
-
-def test_soft_weights_are_one_above_the_mean_and_a_gaussian_below():
-    confidence = torch.tensor([0.9, 0.7, 0.5, 0.3])
-    mean, var = torch.tensor(0.7), torch.tensor(0.04)  # std 0.2: the Gaussian's sigma is 0.1
-    weights = soft_weights(confidence, mean, var)
-    assert weights[:2].tolist() == [1.0, 1.0]
-    assert weights[2:].tolist() == pytest.approx([math.exp(-2.0), math.exp(-8.0)], rel=1e-5)
-
-
-def test_align_to_uniform_undoes_a_skewed_mean_prediction():
-    mean_probs = torch.tensor([0.6, 0.3, 0.1])
-    aligned = align_to_uniform(mean_probs.expand(4, 3), mean_probs)
-    assert torch.allclose(aligned, torch.full((4, 3), 1 / 3))
-    probs = torch.softmax(torch.randn(5, 3), dim=1)
-    assert torch.allclose(align_to_uniform(probs, torch.full((3,), 1 / 3)), probs, atol=1e-6)
 
 
 def test_ramped_alpha_goes_from_zero_to_alpha():

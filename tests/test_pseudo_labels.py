@@ -1,9 +1,31 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
-from ssl_hybrid.models.pseudo_labels import PseudoLabeler
+from ssl_hybrid.models.pseudo_labels import PseudoLabeler, align_to_uniform, soft_weights, threshold_weights
+
+
+def test_threshold_weights_keep_only_confident_pseudo_labels():
+    assert threshold_weights(torch.tensor([0.99, 0.95, 0.5]), 0.95).tolist() == [1.0, 1.0, 0.0]
+
+
+def test_soft_weights_are_one_above_the_mean_and_a_gaussian_below():
+    confidence = torch.tensor([0.9, 0.7, 0.5, 0.3])
+    mean, var = torch.tensor(0.7), torch.tensor(0.04)  # std 0.2: the Gaussian's sigma is 0.1
+    weights = soft_weights(confidence, mean, var)
+    assert weights[:2].tolist() == [1.0, 1.0]
+    assert weights[2:].tolist() == pytest.approx([math.exp(-2.0), math.exp(-8.0)], rel=1e-5)
+
+
+def test_align_to_uniform_undoes_a_skewed_mean_prediction():
+    mean_probs = torch.tensor([0.6, 0.3, 0.1])
+    aligned = align_to_uniform(mean_probs.expand(4, 3), mean_probs)
+    assert torch.allclose(aligned, torch.full((4, 3), 1 / 3))
+    probs = torch.softmax(torch.randn(5, 3), dim=1)
+    assert torch.allclose(align_to_uniform(probs, torch.full((3,), 1 / 3)), probs, atol=1e-6)
 
 
 def test_threshold_mask_is_fixmatch():
@@ -81,7 +103,10 @@ def test_one_training_step_moves_each_running_statistic_a_hundredth_of_the_way()
 def test_alignment_applies_to_the_prediction_times_the_prior():
     weak = torch.log(torch.tensor([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2]]))
     prior = torch.tensor([[1 / 3, 1 / 3, 1 / 3], [0.1, 0.2, 0.7]])
-    # in eval mode the running mean prediction stays uniform, so alignment changes nothing: the prior still decides
-    labeler = PseudoLabeler(3, threshold=0.5, distribution_alignment=True).eval()
-    labels, weights = labeler(weak, prior)
-    assert labels.tolist() == [0, 2] and weights.tolist() == [1.0, 1.0]
+    product = torch.softmax(weak, dim=1) * prior
+    product = product / product.sum(dim=1, keepdim=True)
+    labeler = PseudoLabeler(3, threshold=0.5, distribution_alignment=True)
+    labels, _ = labeler(weak, prior)
+    # the running mean prediction tracks the product, not the network's prediction alone
+    torch.testing.assert_close(labeler.mean_probs, 0.99 * torch.full((3,), 1 / 3) + 0.01 * product.mean(dim=0))
+    assert labels.tolist() == align_to_uniform(product, labeler.mean_probs).argmax(dim=1).tolist() == [0, 2]

@@ -1,4 +1,4 @@
-"""The hybrid objectives as plain tensor functions, shared by every LightningModule.
+"""The hybrid objectives as plain tensor functions: the terms the LightningModules blend, and the blend.
 
 Both objectives are negative log-likelihoods in nats per dimension: cross-entropy is -log p(y | x) for one label
 dimension, and the negative ELBO bounds -log p(x) over the C*H*W pixel dimensions. In those units the blending
@@ -46,27 +46,6 @@ def pseudo_label_consistency(
     in [0, 1], see ``ssl_hybrid.models.pseudo_labels``). Read as a model of the unknown label, it is a negative
     log-likelihood in nats per label, like CE. Returns the mean over all unlabeled images."""
     return (F.cross_entropy(strong_logits, pseudo_labels, reduction="none") * weights).mean()
-
-
-def align_to_uniform(probs: torch.Tensor, mean_probs: torch.Tensor) -> torch.Tensor:
-    """Distribution alignment (Berthelot et al. 2020, ReMixMatch) to a uniform class prior: each prediction is
-    divided by the model's running mean prediction ``mean_probs`` and renormalised, so classes the model
-    over-predicts on unlabeled images are pseudo-labelled less often."""
-    aligned = probs / mean_probs.clamp_min(1e-6)
-    return aligned / aligned.sum(dim=1, keepdim=True)
-
-
-def threshold_weights(confidence: torch.Tensor, threshold: float) -> torch.Tensor:
-    """FixMatch's hard mask: 1 where the pseudo-label's probability is at least ``threshold``, else 0."""
-    return (confidence >= threshold).float()
-
-
-def soft_weights(confidence: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-    """SoftMatch's truncated Gaussian (Chen et al. 2023): weight 1 at or above the running mean confidence,
-    exp(-(c - mean)^2 / (2 sigma^2)) below it, with sigma half the running standard deviation (their n_sigma = 2).
-    Every pseudo-label counts, the unsure ones less."""
-    below = torch.exp(-((confidence - mean) ** 2) / (2 * var.clamp_min(1e-8) / 4))
-    return torch.where(confidence < mean, below, torch.ones_like(confidence))
 
 
 def ramped_alpha(alpha: float, step: int, ramp_steps: int) -> float:

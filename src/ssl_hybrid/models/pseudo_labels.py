@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ssl_hybrid.objectives import align_to_uniform, soft_weights, threshold_weights
 from ssl_hybrid.settings import check_choice, check_number
 
 CONSISTENCY_MASKS = ("threshold", "soft")
@@ -18,6 +17,27 @@ def check_pseudo_label_settings(mask: str, threshold: float) -> None:
     check_choice("model.consistency_mask", mask, CONSISTENCY_MASKS)
     # a softmax reaches a confidence of exactly 1 only by float rounding: a threshold of 1 would mask every image
     check_number("model.consistency_threshold", threshold, at_least=0, below=1)
+
+
+def align_to_uniform(probs: torch.Tensor, mean_probs: torch.Tensor) -> torch.Tensor:
+    """Distribution alignment (Berthelot et al. 2020, ReMixMatch) to a uniform class prior: each prediction is
+    divided by the model's running mean prediction ``mean_probs`` and renormalised, so classes the model
+    over-predicts on unlabeled images are pseudo-labelled less often."""
+    aligned = probs / mean_probs.clamp_min(1e-6)
+    return aligned / aligned.sum(dim=1, keepdim=True)
+
+
+def threshold_weights(confidence: torch.Tensor, threshold: float) -> torch.Tensor:
+    """FixMatch's hard mask: 1 where the pseudo-label's probability is at least ``threshold``, else 0."""
+    return (confidence >= threshold).float()
+
+
+def soft_weights(confidence: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """SoftMatch's truncated Gaussian (Chen et al. 2023): weight 1 at or above the running mean confidence,
+    exp(-(c - mean)^2 / (2 sigma^2)) below it, with sigma half the running standard deviation (their n_sigma = 2).
+    Every pseudo-label counts, the unsure ones less."""
+    below = torch.exp(-((confidence - mean) ** 2) / (2 * var.clamp_min(1e-8) / 4))
+    return torch.where(confidence < mean, below, torch.ones_like(confidence))
 
 
 class PseudoLabeler(nn.Module):
