@@ -23,9 +23,11 @@ def test_alpha_maps_to_the_prior_precision():
 def test_alpha_one_is_the_discriminative_model_alone(digits):
     module = quiet(CoupledModule(10, (1, 8, 8), alpha=1.0)).eval()
     assert module.vae is None and module.generative_backbone is None
-    assert module.coupling_penalty().item() == 0.0
+    assert module.prior_penalty().item() == 0.0
     batch = digits_batch(digits)
     x_l, y_l = batch["labeled"]
+    with pytest.raises(RuntimeError, match="no generative branch"):
+        module.reconstruct(x_l)
     with torch.no_grad():
         assert module.training_step(batch, 0).item() == pytest.approx(F.cross_entropy(module(x_l), y_l).item(), rel=1e-6)
 
@@ -33,7 +35,7 @@ def test_alpha_one_is_the_discriminative_model_alone(digits):
 def test_alpha_zero_ties_the_two_networks_and_trains_the_encoder_on_the_elbo_alone(digits):
     module = quiet(CoupledModule(10, (1, 8, 8), alpha=0.0)).eval()
     assert module.generative_backbone is module.backbone and module.generative_head is module.classifier
-    assert module.coupling_penalty().item() == 0.0
+    assert module.prior_penalty().item() == 0.0
     batch = digits_batch(digits)
     ce = []
     module.log_training_step = lambda logits, labels, values: ce.append(values["ce"])
@@ -45,17 +47,17 @@ def test_alpha_zero_ties_the_two_networks_and_trains_the_encoder_on_the_elbo_alo
 
 def test_in_between_the_prior_pulls_the_networks_together(digits):
     module = quiet(CoupledModule(10, (1, 8, 8), alpha=0.5, coupling_scale=1.0))
-    assert module.coupling_penalty().item() == 0.0  # both start at the prior's mode
+    assert module.prior_penalty().item() == 0.0  # both start at the prior's mode
     with torch.no_grad():
         module.generative_head.weight.add_(0.1)
     count = sum(p.numel() for p in [*module.backbone.parameters(), *module.classifier.parameters()])
     expected = 0.5 * 1.0 * module.classifier.weight.numel() * 0.01 / count
-    assert module.coupling_penalty().item() == pytest.approx(expected, rel=1e-4)
-    module.coupling_penalty().backward()
+    assert module.prior_penalty().item() == pytest.approx(expected, rel=1e-4)
+    module.prior_penalty().backward()
     assert module.classifier.weight.grad.sum() < 0 < module.generative_head.weight.grad.sum()  # towards each other
     weaker = quiet(CoupledModule(10, (1, 8, 8), alpha=0.9, coupling_scale=1.0))
     weaker.load_state_dict(module.state_dict())
-    assert weaker.coupling_penalty().item() == pytest.approx(expected / 9, rel=1e-4)
+    assert weaker.prior_penalty().item() == pytest.approx(expected / 9, rel=1e-4)
 
 
 def test_in_between_the_loss_is_ce_plus_the_generative_bound_plus_the_prior(digits, deterministic_z):

@@ -70,7 +70,7 @@ class CoupledModule(M2Module):
         generative = [*self.generative_backbone.parameters(), *self.generative_head.parameters()]
         return list(zip(discriminative, generative))
 
-    def coupling_penalty(self) -> torch.Tensor:
+    def prior_penalty(self) -> torch.Tensor:
         pairs = self.coupled_pairs()
         if not pairs:
             return torch.zeros((), device=self.device)
@@ -79,15 +79,11 @@ class CoupledModule(M2Module):
     def encode_generative(self, images: torch.Tensor) -> torch.Tensor:
         return self.generative_backbone(self.normalize(images))
 
-    def eval_elbo_terms(self, features: torch.Tensor, images: torch.Tensor):
-        generative_features = self.encode_generative(images)
-        _, nll, kl = self.unlabeled_terms(generative_features, images, self.generative_head(generative_features))
-        return nll, kl
-
-    @torch.no_grad()
-    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+    def label_posterior(self, images: torch.Tensor, shared_features: torch.Tensor | None = None):
+        """The generative network's own features and q(y | x) logits (the discriminative ``shared_features``
+        are not its own)."""
         features = self.encode_generative(images)
-        return self._require_vae().reconstruct(features, self.generative_head(features).argmax(1))
+        return features, self.generative_head(features)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         x_l, y_l, x_u, _ = split_views(batch)
@@ -101,7 +97,7 @@ class CoupledModule(M2Module):
                 logits = self.classifier(head_input(generative_features[: len(x_l)], self.hparams.alpha))
             else:
                 logits = self.classifier(self.encode(x_l))
-            penalty = self.coupling_penalty()
+            penalty = self.prior_penalty()
             generative_loss = self.joint_nelbo(generative_features, x_l, y_l, x_u, self.generative_head) + penalty
             logs["coupling"] = penalty
         ce = F.cross_entropy(logits, y_l)

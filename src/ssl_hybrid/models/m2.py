@@ -87,14 +87,22 @@ class M2Module(SemiSupervisedModule):
         self.log_elbo("train", torch.cat(nlls), torch.cat(kls), len(features))
         return torch.cat(bounds).mean() / self.num_dims
 
+    def label_posterior(self, images: torch.Tensor, shared_features: torch.Tensor | None = None):
+        """The features the generative model reads and its q(y | x) logits. M2 shares the classifier's encoder
+        and head, so the shared encoder's ``shared_features``, when given, are used as they are."""
+        features = self.encode(images) if shared_features is None else shared_features
+        return features, self.classifier(features)
+
     def eval_elbo_terms(self, features: torch.Tensor, images: torch.Tensor):
-        _, nll, kl = self.unlabeled_terms(features, images, self.classifier(features))
+        features, q_logits = self.label_posterior(images, features)
+        _, nll, kl = self.unlabeled_terms(features, images, q_logits)
         return nll, kl
 
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.encode(images)
-        return self._require_vae().reconstruct(features, self.classifier(features).argmax(1))
+        vae = self._require_vae()
+        features, q_logits = self.label_posterior(images)
+        return vae.reconstruct(features, q_logits.argmax(1))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         x_l, y_l, x_u, _ = split_views(batch)
