@@ -38,11 +38,16 @@ CLASS_NAMES_KEY = "ssl_hybrid_class_names"  # the data's class names, stored in 
 SCHEDULE_STEPS_KEY = "ssl_hybrid_schedule_steps"  # the length the learning-rate schedule was made for
 
 
+def linear_warmup(step: int, warmup_steps: int) -> float:
+    """A weight rising linearly to 1 over the first ``warmup_steps`` steps (step 0 already trains a little)."""
+    return min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+
+
 def warmup_cosine(warmup_steps: int, total_steps: int):
     """Multiplier for LambdaLR: linear warm-up, then a cosine decay to zero at ``total_steps``."""
 
     def factor(step: int) -> float:
-        warmup = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+        warmup = linear_warmup(step, warmup_steps)
         progress = min(step, total_steps) / max(1, total_steps)
         return warmup * 0.5 * (1.0 + math.cos(math.pi * progress))
 

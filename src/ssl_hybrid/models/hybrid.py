@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
-from ssl_hybrid.models.base import SemiSupervisedModule, split_views
+from ssl_hybrid.models.base import SemiSupervisedModule, linear_warmup, split_views
 from ssl_hybrid.models.pseudo_labels import PseudoLabeler, check_pseudo_label_settings
 from ssl_hybrid.models.vae import VAEBranch, check_vae_settings
 from ssl_hybrid.objectives import blend, head_input, nelbo_per_dim, pseudo_label_consistency, ramped_alpha
@@ -82,8 +82,7 @@ class HybridModule(SemiSupervisedModule):
                 rank_zero_warn(f"{key}={steps} is longer than the run ({total} steps): it ends {total / steps:.0%} of the way up the ramp")
 
     def _kl_weight(self) -> float:
-        warmup = self.hparams.kl_warmup_steps
-        return min(1.0, (self.global_step + 1) / warmup) if warmup > 0 else 1.0
+        return linear_warmup(self.global_step, self.hparams.kl_warmup_steps)
 
     def eval_elbo_terms(self, features: torch.Tensor, images: torch.Tensor):
         terms = self.vae(features, images)
