@@ -248,6 +248,9 @@ def test_load_module_explains_files_that_are_not_checkpoints(tmp_path):
         load_module(tmp_path / "notes.ckpt")
     with pytest.raises(ValueError, match="no state_dict"):
         load_module(tmp_path / "weights.ckpt")
+    torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")  # a Lightning checkpoint of another project
+    with pytest.raises(ValueError, match="does not name its module class .*ssl-hybrid did not write it"):
+        load_module(tmp_path / "foreign.ckpt")
 
 
 @pytest.mark.parametrize("target", ["os:system", "ssl_hybrid.plots:samples_grid", "ssl_hybrid.models:Nothing"])

@@ -25,7 +25,7 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from ssl_hybrid.models.base import read_checkpoint
+from ssl_hybrid.checkpoint_io import read_checkpoint
 from ssl_hybrid.run_summary import flatten
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,6 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import BaseFinetuning
 from pytorch_lightning.utilities import rank_zero_warn
 from timm.optim import create_optimizer_v2, list_optimizers, param_groups_layer_decay, param_groups_weight_decay
@@ -22,6 +21,7 @@ from torch import nn
 from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from ssl_hybrid.checkpoint_io import read_checkpoint
 from ssl_hybrid.label_propagation import GraphNodes
 from ssl_hybrid.models.backbones import check_backbone_takes, create_backbone, weights_from_checkpoint
 from ssl_hybrid.models.label_graph import LabelGraph
@@ -400,34 +400,13 @@ class SemiSupervisedModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-def read_checkpoint(ckpt_path: Path) -> dict[str, Any]:
-    """A Lightning checkpoint's contents (tensors memory-mapped on the CPU), or an error that says what the file
-    is not."""
-    if ckpt_path.is_dir():
-        raise ValueError(f"{ckpt_path} is a folder; give a checkpoint, e.g. {ckpt_path / 'checkpoints' / 'best.ckpt'}")
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {ckpt_path}")
-    try:
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as error:  # torch.load fails in many ways on a file that is not a checkpoint
-        raise ValueError(f"{ckpt_path} could not be read as a checkpoint ({type(error).__name__}: {error})") from error
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ValueError(f"{ckpt_path} is not a Lightning checkpoint (no state_dict)")
-    return checkpoint
-
-
 def load_module(ckpt_path: str | Path, map_location: str = "cpu") -> SemiSupervisedModule:
-    """Any ssl-hybrid checkpoint as its LightningModule, in eval mode, without Hydra. The class comes from the
-    checkpoint itself or, for checkpoints that predate that, from the run's ``.hydra/config.yaml``."""
+    """Any ssl-hybrid checkpoint as its LightningModule, in eval mode, without Hydra: the checkpoint names its
+    class."""
     ckpt_path = Path(ckpt_path)
-    checkpoint = read_checkpoint(ckpt_path)
-    target = checkpoint.get(MODULE_CLASS_KEY)
+    target = read_checkpoint(ckpt_path).get(MODULE_CLASS_KEY)
     if target is None:
-        run_config = ckpt_path.parent.parent / ".hydra" / "config.yaml"
-        if not run_config.is_file():
-            raise ValueError(f"{ckpt_path} does not name its module class and {run_config} is missing")
-        module, _, name = OmegaConf.load(run_config).model._target_.rpartition(".")
-        target = f"{module}:{name}"
+        raise ValueError(f"{ckpt_path} does not name its module class ({MODULE_CLASS_KEY}): ssl-hybrid did not write it")
     module, _, name = target.partition(":")
     # the checkpoint names the class: import from this package only, and only a model
     cls = getattr(importlib.import_module(module), name, None) if module.partition(".")[0] == "ssl_hybrid" else None
