@@ -33,7 +33,7 @@ import torch
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
-from ssl_hybrid.label_propagation import WhitenedPCA, extend_labels, knn_graph, propagate_labels, spread_labels
+from ssl_hybrid.label_propagation import WhitenedPCA, extend_labels, propagate_labels, spread_labels
 from ssl_hybrid.models.base import load_module
 from ssl_hybrid.models.label_graph import LabelGraph
 
@@ -96,13 +96,13 @@ def main() -> None:
             module = load_module(Path(run_dir) / "checkpoints" / "best.ckpt")
             with torch.no_grad():
                 latent = torch.cat([module.vae.posterior(module.encode(chunk)).chunk(2, dim=1)[0] for chunk in images.split(2048)])
-            spread = spread_labels(*knn_graph(latent, args.neighbours), seeds, seed_labels, dm.num_classes)
+            spread = spread_labels(latent, args.neighbours, seeds, seed_labels, dm.num_classes)
             print(f"split {split_seed}  VAE posterior means of {run_dir}  {score(spread, *hidden)}", flush=True)
         for run_dir in runs_of_split(args.features_of, split_seed):
             module = load_module(Path(run_dir) / "checkpoints" / "best.ckpt")
             with torch.no_grad():
                 encoded = torch.cat([module.encode(chunk) for chunk in images.split(2048)])
-            spread = spread_labels(*knn_graph(encoded, args.neighbours), seeds, seed_labels, dm.num_classes)
+            spread = spread_labels(encoded, args.neighbours, seeds, seed_labels, dm.num_classes)
             print(f"split {split_seed}  encoder features of {run_dir}  {score(spread, *hidden)}", flush=True)
             graph = LabelGraph()
             graph.fit(pca, args.neighbours, pool, encoded[: len(pool)], seeds, seed_labels, dm.num_classes)
@@ -114,7 +114,7 @@ def main() -> None:
         ensemble = runs_of_split(args.ensemble, split_seed)
         if ensemble:
             features = pca(pool)
-            spread = spread_labels(*knn_graph(features, args.neighbours), seeds, seed_labels, dm.num_classes)
+            spread = spread_labels(features, args.neighbours, seeds, seed_labels, dm.num_classes)
             test = dm.splits.test
             propagated = extend_labels(pca(test.images), features, spread, args.neighbours)
             for run_dir in ensemble:

@@ -28,9 +28,8 @@ def test_labels_spread_along_the_graph_not_by_distance_to_the_nearest_label():
     chain_a = torch.stack([torch.linspace(0, 10, 40), torch.zeros(40)], dim=1)
     chain_b = torch.stack([torch.linspace(11, 1, 40), torch.full((40,), 1.5)], dim=1)
     points = torch.cat([chain_a, chain_b]) + torch.tensor([0.0, 20.0])  # away from the origin: cosine ~ distance
-    similarities, indices = knn_graph(points - points.mean(0) + torch.tensor([100.0, 0.0]), 2)
     labeled, labels = torch.tensor([0, 40]), torch.tensor([0, 1])
-    spread = spread_labels(similarities, indices, labeled, labels, 2)
+    spread = spread_labels(points - points.mean(0) + torch.tensor([100.0, 0.0]), 2, labeled, labels, 2)
     assert torch.allclose(spread.sum(dim=1), torch.ones(80))
     assert (spread[:40].argmax(1) == 0).all() and (spread[40:].argmax(1) == 1).all()
 
@@ -38,7 +37,8 @@ def test_labels_spread_along_the_graph_not_by_distance_to_the_nearest_label():
 def test_spreading_is_zhou_et_als_iteration_on_the_symmetrised_graph():
     """A dense float64 reference of the docstring's formula on a small random graph."""
     torch.manual_seed(0)
-    similarities, indices = knn_graph(torch.randn(12, 4) + 2.0, 3)
+    features = torch.randn(12, 4) + 2.0
+    similarities, indices = knn_graph(features, 3)
     labeled, labels = torch.tensor([0, 5, 7]), torch.tensor([0, 1, 1])
     weights = torch.zeros(12, 12, dtype=torch.float64)
     weights[torch.arange(12).repeat_interleave(3), indices.reshape(-1)] = similarities.double().clamp_min(0).reshape(-1) ** EDGE_POWER
@@ -51,7 +51,7 @@ def test_spreading_is_zhou_et_als_iteration_on_the_symmetrised_graph():
     for _ in range(SPREADING_ITERATIONS):
         spread = NEIGHBOUR_WEIGHT * normalised @ spread + (1 - NEIGHBOUR_WEIGHT) * seeds
     expected = (spread / spread.sum(dim=1, keepdim=True)).float()
-    torch.testing.assert_close(spread_labels(similarities, indices, labeled, labels, 2), expected, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(spread_labels(features, 3, labeled, labels, 2), expected, rtol=1e-4, atol=1e-6)
 
 
 def test_a_new_image_takes_its_neighbours_distributions_weighted_as_the_edges_are():
@@ -125,7 +125,7 @@ def test_propagated_labels_extend_to_unseen_digits(digits):
     split = split_labels(train.labels, labels_per_class=3, val_per_class=0, split_seed=0)
     pca = WhitenedPCA.fit(train.images, 30)
     features = pca(train.images)
-    spread = spread_labels(*knn_graph(features, 10), split.labeled, train.labels[split.labeled], 10)
+    spread = spread_labels(features, 10, split.labeled, train.labels[split.labeled], 10)
     extended = extend_labels(pca(test.images), features, spread, 10)
     assert extended.shape == (len(test.labels), 10) and torch.allclose(extended.sum(dim=1), torch.ones(len(test.labels)))
     extended_acc = accuracy(extended, test.labels)

@@ -107,15 +107,17 @@ def edge_weights(similarities: torch.Tensor) -> torch.Tensor:
 
 
 def spread_labels(
-    similarities: torch.Tensor,
-    indices: torch.Tensor,
+    features: torch.Tensor,
+    neighbours: int,
     labeled: torch.Tensor,
     labels: torch.Tensor,
     num_classes: int,
 ) -> torch.Tensor:
-    """Zhou et al.'s iteration Z <- a * S Z + (1 - a) * Y (a = ``NEIGHBOUR_WEIGHT``) on the symmetrised graph with
-    edge weights ``edge_weights(similarities)`` and S = D^-1/2 W D^-1/2, from one-hot rows at the ``labeled``
-    indices. Returns one class distribution per node (uniform where no label reaches)."""
+    """Zhou et al.'s iteration Z <- a * S Z + (1 - a) * Y (a = ``NEIGHBOUR_WEIGHT``) on the symmetrised
+    ``neighbours``-nearest-neighbour graph of ``features`` (``knn_graph``) with edge weights ``edge_weights`` and
+    S = D^-1/2 W D^-1/2, from one-hot rows at the ``labeled`` indices. Returns one class distribution per row of
+    ``features`` (uniform where no label reaches)."""
+    similarities, indices = knn_graph(features, neighbours)
     n, k = indices.shape
     rows = torch.arange(n).repeat_interleave(k)
     weights = edge_weights(similarities).reshape(-1)
@@ -136,7 +138,7 @@ def propagate_labels(
 ) -> torch.Tensor:
     """Class distributions ``(N, num_classes)`` for every image of ``images`` from the labels of the rows
     ``labeled``, spread over the ``neighbours``-nearest-neighbour graph of their ``pca`` scores."""
-    return spread_labels(*knn_graph(pca(images), neighbours), labeled, labels, num_classes)
+    return spread_labels(pca(images), neighbours, labeled, labels, num_classes)
 
 
 def extend_labels(

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_hybrid.label_propagation import WhitenedPCA, extend_labels, knn_graph, spread_labels
+from ssl_hybrid.label_propagation import WhitenedPCA, extend_labels, spread_labels
 
 
 def two_view_features(pca: WhitenedPCA, images: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
@@ -66,7 +66,7 @@ class LabelGraph(nn.Module):
         features) on a ``neighbours``-nearest-neighbour graph."""
         device = encoded.device
         features = two_view_features(pca, images, encoded.cpu())
-        spread = spread_labels(*knn_graph(features, neighbours), labeled, labels, num_classes)
+        spread = spread_labels(features, neighbours, labeled, labels, num_classes)
         self.node_features, self.node_labels = features.half().to(device), spread.half().to(device)
         self.pca_mean, self.pca_axes, self.pca_scale = (t.to(device) for t in (pca.mean, pca.axes, pca.scale))
         self.neighbours, self.blur = neighbours, pca.blur
