@@ -107,13 +107,12 @@ class M2Module(SemiSupervisedModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         x_l, y_l, x_u, _ = split_views(batch)
         alpha = self.alpha
-        generative = self.vae is not None and alpha < 1.0
-        unlabeled = [x_u] if generative and x_u is not None else []
-        features = self.encode(torch.cat([x_l, *unlabeled]))
+        generative = self.vae is not None  # alpha < 1
+        features = self.encode(torch.cat([x_l, x_u]) if generative and x_u is not None else x_l)
         logits = self.classifier(head_input(features, alpha))
         n_l = len(x_l)
         ce = F.cross_entropy(logits[:n_l], y_l)
-        nelbo = self.joint_nelbo(features, x_l, y_l, x_u if unlabeled else None, self.classifier) if generative else None
+        nelbo = self.joint_nelbo(features, x_l, y_l, x_u, self.classifier) if generative else None
         loss = blend(ce, nelbo, alpha)
         self.log_training_step(logits[:n_l], y_l, {"loss": loss, "ce": ce})
         return loss
