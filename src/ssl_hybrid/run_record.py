@@ -39,6 +39,12 @@ SETTING_GROUPS = {"model", "data", "seed", "experiment"}
 LIGHTNING_CKPT_NAMES = {"last", "hpc", "registry"}
 
 
+def names_a_file(ckpt_path: Any) -> bool:
+    """Whether ``ckpt_path`` is a checkpoint file's path rather than one of Lightning's names (``last``,
+    ``registry:...``) or unset."""
+    return bool(ckpt_path) and str(ckpt_path).partition(":")[0] not in LIGHTNING_CKPT_NAMES
+
+
 def run_settings(cfg: DictConfig) -> dict[str, Any]:
     """The settings a run keeps when it is resumed, resolved, as dotted keys."""
     # each section resolved in place: its interpolations may point anywhere in the config (${paths.data_dir})
@@ -89,7 +95,7 @@ def check_resume(cfg: DictConfig) -> str | None:
     place), else None. Raises before anything is written when the checkpoint is missing, or when a resume in
     place would change the run's settings."""
     ckpt_path = cfg.get("ckpt_path")
-    if not ckpt_path or str(ckpt_path).partition(":")[0] in LIGHTNING_CKPT_NAMES:
+    if not names_a_file(ckpt_path):
         return None
     ckpt_path = Path(ckpt_path).expanduser().resolve()
     output_dir = Path(cfg.paths.output_dir).resolve()

@@ -24,8 +24,8 @@ import ssl_hybrid
 from ssl_hybrid.callbacks.exact_resume import ExactResume
 from ssl_hybrid.hydra_ddp import ddp_ready_hydra_job
 from ssl_hybrid.loggers import instantiate_loggers
-from ssl_hybrid.models.backbones import weights_from_checkpoint
-from ssl_hybrid.run_record import LIGHTNING_CKPT_NAMES, RunRecord, check_resume
+from ssl_hybrid.models.backbones import without_pretrained_weights
+from ssl_hybrid.run_record import RunRecord, check_resume, names_a_file
 from ssl_hybrid.run_summary import (
     LABELED_INDICES_FILE, REQUIRED_METRICS, SUMMARY_FILE, plain_metrics, run_facts, training_progress, write_json,
 )  # fmt: skip
@@ -45,7 +45,7 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
 def from_launch_dir(cfg: DictConfig) -> None:
     """Makes the paths a user gives (``ckpt_path``, ``data.root``) absolute (``user_path``)."""
     with open_dict(cfg):
-        if cfg.get("ckpt_path") and str(cfg.ckpt_path).partition(":")[0] not in LIGHTNING_CKPT_NAMES:
+        if names_a_file(cfg.get("ckpt_path")):
             cfg.ckpt_path = str(user_path(cfg.ckpt_path))
         if cfg.data.get("root"):
             cfg.data.root = str(user_path(cfg.data.root))
@@ -70,7 +70,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         datamodule = instantiate(cfg.data, _convert_="all")
         model_cfg = cfg.model.copy()
         if cfg.get("ckpt_path"):  # its weights replace the backbone's: no pretrained ones to fetch
-            model_cfg.backbone = weights_from_checkpoint(OmegaConf.to_container(cfg.model.backbone, resolve=True))
+            model_cfg.backbone = without_pretrained_weights(OmegaConf.to_container(cfg.model.backbone, resolve=True))
         model = instantiate(
             model_cfg, num_classes=datamodule.num_classes, image_shape=list(datamodule.image_shape), _convert_="all"
         )
