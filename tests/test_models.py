@@ -13,7 +13,7 @@ from pytorch_lightning.callbacks import BackboneFinetuning
 from conftest import digits_batch, quiet
 from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.models import CoupledModule, HybridModule, M2Module
-from ssl_hybrid.models.backbones import create_backbone, weights_from_checkpoint
+from ssl_hybrid.models.backbones import create_backbone, without_pretrained_weights
 
 
 def test_default_backbone_follows_the_timm_model_api():
@@ -40,9 +40,9 @@ def test_pretrained_weights_load_through_timms_own_path(tmp_path):
 
 def test_a_checkpoints_backbone_keeps_its_normalisation_but_fetches_no_weights():
     overlay = {"file": "/gone/weights.pth", "mean": (0.5,), "std": (0.25,)}
-    settings = weights_from_checkpoint({"name": "ssl_cnn_small", "pretrained": True, "pretrained_cfg_overlay": overlay})
+    settings = without_pretrained_weights({"name": "ssl_cnn_small", "pretrained": True, "pretrained_cfg_overlay": overlay})
     assert settings == {"name": "ssl_cnn_small", "pretrained": False, "pretrained_cfg_overlay": {"mean": (0.5,), "std": (0.25,)}}
-    assert weights_from_checkpoint({"name": "ssl_cnn_small", "pretrained_cfg_overlay": None})["pretrained"] is False
+    assert without_pretrained_weights({"name": "ssl_cnn_small", "pretrained_cfg_overlay": None})["pretrained"] is False
 
 
 def test_a_model_saved_in_a_folder_loads_by_timms_local_dir_name(tmp_path):

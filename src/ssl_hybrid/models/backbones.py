@@ -149,7 +149,7 @@ def check_backbone_takes(backbone: nn.Module, image_shape: tuple[int, ...]) -> N
         backbone.train()
 
 
-def weights_from_checkpoint(backbone: dict[str, Any] | None) -> dict[str, Any]:
+def without_pretrained_weights(backbone: dict[str, Any] | None) -> dict[str, Any]:
     """``model.backbone`` settings for a module whose weights a checkpoint will overwrite: the same architecture
     and input normalisation (``pretrained_cfg_overlay``'s mean and std), without fetching pretrained weights (a
     file that may have moved, the hub)."""

@@ -23,7 +23,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from ssl_hybrid.checkpoint_io import read_checkpoint
 from ssl_hybrid.label_propagation import GraphNodes
-from ssl_hybrid.models.backbones import check_backbone_takes, create_backbone, weights_from_checkpoint
+from ssl_hybrid.models.backbones import check_backbone_takes, create_backbone, without_pretrained_weights
 from ssl_hybrid.models.label_graph import LabelGraph
 from ssl_hybrid.models.vae import VAEBranch
 from ssl_hybrid.objectives import bits_per_dim
@@ -135,7 +135,7 @@ class SemiSupervisedModule(pl.LightningModule):
         paths (``s3://``...) and file objects are left to Lightning as they are."""
         if "backbone" not in kwargs and isinstance(checkpoint_path, (str, Path)) and Path(checkpoint_path).is_file():
             hparams = read_checkpoint(Path(checkpoint_path)).get("hyper_parameters", {})
-            kwargs["backbone"] = weights_from_checkpoint(hparams.get("backbone"))
+            kwargs["backbone"] = without_pretrained_weights(hparams.get("backbone"))
         return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
     @property
