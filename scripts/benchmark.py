@@ -74,15 +74,15 @@ def build(cfg):
 
 def stack(cfg, steps: int, warmup: int, log_dir: str, profiler=None) -> float:
     datamodule, model = build(cfg)
-    clock = StepClock(warmup)
+    step_clock = StepClock(warmup)
     trainer = pl.Trainer(
         accelerator=cfg.trainer.accelerator, devices=1, max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0,
-        logger=CSVLogger(log_dir), log_every_n_steps=cfg.trainer.log_every_n_steps, callbacks=[clock],
+        logger=CSVLogger(log_dir), log_every_n_steps=cfg.trainer.log_every_n_steps, callbacks=[step_clock],
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         use_distributed_sampler=False, profiler=profiler,
     )  # fmt: skip
     trainer.fit(model, datamodule=datamodule)
-    return (clock.steps - warmup) * datamodule.images_per_step / (clock.end - clock.start)
+    return (step_clock.steps - warmup) * datamodule.images_per_step / (step_clock.end - step_clock.start)
 
 
 def bare(cfg, steps: int, warmup: int) -> float:

@@ -21,7 +21,7 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 import ssl_hybrid
-from ssl_hybrid.callbacks.exact_resume import ExactResume
+from ssl_hybrid.callbacks import ExactResume
 from ssl_hybrid.hydra_ddp import ddp_ready_hydra_job
 from ssl_hybrid.loggers import instantiate_loggers
 from ssl_hybrid.models.backbones import without_pretrained_weights
