@@ -213,12 +213,12 @@ def test_compare_picks_the_best_configuration_of_all_series_on_validation(sweep,
     assert f"warning: val/acc_as_tested ties {tied}: validation cannot choose between them" in err
 
 
-def test_compare_resolves_interpolations_in_the_saved_configs(sweep, capsys):
-    """A sweep with ``'seed=${data.split_seed}'`` saves the interpolation, not the value."""
-    for job in range(4):
-        config = sweep / str(job) / ".hydra" / "config.yaml"
-        config.write_text(config.read_text().replace("\nseed: 0\n", "\nseed: ${data.split_seed}\n"))
+def test_compare_resolves_interpolations_in_the_saved_configs_and_plan(sweep, capsys):
+    """The sweep's ``seed=${data.split_seed}`` is saved as the interpolation, not its value, in each job's config
+    and in multirun.yaml, whose jobs are not the plan's value of it (0) either."""
+    assert "\nseed: ${data.split_seed}\n" in (sweep / "1" / ".hydra" / "config.yaml").read_text()
     assert main([str(sweep), "--x", "seed", "--by", "alpha"]) == 0
+    assert "4 runs found, 4 usable, 0 with problems" in capsys.readouterr().out
     rows = _csv_rows(sweep)
     assert sorted((r["series"], r["seed"], r["n"]) for r in rows) == [
         ("alpha=0.9", "0", "1"), ("alpha=0.9", "1", "1"), ("alpha=1.0", "0", "1"), ("alpha=1.0", "1", "1"),

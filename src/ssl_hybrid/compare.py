@@ -109,9 +109,12 @@ def planned_jobs(plan: Path) -> list[list[str]] | None:
     numbered = OmegaConf.to_container(hydra_cfg.sweep).get("subdir") == "${hydra.job.num}"  # left unresolved
     if not (basic and numbered):
         return None
-    params = [f"{key}={value}" for key, value in (hydra_cfg.sweeper.get("params") or {}).items()]
+    # unresolved: an override such as seed=${data.split_seed} is recorded as given, not as the plan's value of it
+    sweeper_params = OmegaConf.to_container(hydra_cfg.sweeper, resolve=False).get("params") or {}
+    params = [f"{key}={value}" for key, value in sweeper_params.items()]
+    task = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)
     options: dict[str, list[str]] = {}
-    for override in OverridesParser.create().parse_overrides([*params, *hydra_cfg.overrides.task]):
+    for override in OverridesParser.create().parse_overrides([*params, *task]):
         key = override.get_key_element()
         if not override.is_sweep_override():
             options[key] = [f"{key}={override.get_value_element_as_str()}"]
