@@ -174,6 +174,14 @@ def test_a_run_resumed_mid_epoch_draws_the_batches_the_uninterrupted_run_drew(tr
     assert progress["epoch_progress"]["current"]["completed"] == 1  # an epoch is 5 steps: 2 into the second
     train(train_cfg("trainer.max_steps=12", f"ckpt_path={tmp_path / 'step_7.ckpt'}", output_dir=tmp_path / "resumed"))
     assert len(uninterrupted) == 12 and drawn == uninterrupted[7:]
+    # the same augmentations and VAE noise too: it ends where the uninterrupted run ended
+    assert_same_weights(tmp_path / "resumed", tmp_path / "whole")
+
+
+def assert_same_weights(run: Path, other: Path) -> None:
+    weights, others = (torch.load(r / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for r in (run, other))
+    assert weights.keys() == others.keys()
+    assert all(torch.equal(weights[key], others[key]) for key in weights)
 
 
 def _logged_training_steps(run: Path, version: int) -> list[int]:
@@ -221,6 +229,7 @@ def test_a_run_resumed_after_a_stop_draws_and_logs_as_the_uninterrupted_run(stop
     drawn[:] = []
     resumed = train(train_cfg(*steps, f"ckpt_path={last}", output_dir=tmp_path / "run"))
     assert drawn == uninterrupted[trained:] and resumed["epochs"] == whole["epochs"]
+    assert_same_weights(tmp_path / "run", tmp_path / "whole")
     logged = _logged_training_steps(tmp_path / "whole", 0)
     assert _logged_training_steps(tmp_path / "run", 1) == [step for step in logged if step >= trained]
 

@@ -73,7 +73,14 @@ class ResumableLoader(DataLoader):
 
     def __iter__(self) -> Iterator[Any]:
         self.batches_handed_out = self.sampler.skip_next_pass // self.batch_size
-        for batch in super().__iter__():
+        if self.batches_handed_out:
+            # a DataLoader draws a seed from the global generator as a pass starts; the run that was not stopped
+            # drew this pass's before the batches skipped, so a resumed pass must not draw it again
+            with torch.random.fork_rng(devices=[]):
+                batches = super().__iter__()
+        else:
+            batches = super().__iter__()
+        for batch in batches:
             self.batches_handed_out += 1
             yield batch
 
