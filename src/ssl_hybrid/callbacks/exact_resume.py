@@ -41,7 +41,8 @@ def set_rng_states(states: dict[str, Any]) -> None:
     kind, keys, position, has_gauss, cached = states["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
     torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
+    # one state per GPU: a run resumed on another machine's GPUs starts theirs afresh
+    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
