@@ -85,6 +85,11 @@ def test_label_split_rejects_too_few_images_per_class(digits):
         split_labels(digits.train.labels, labels_per_class=200, val_per_class=0, split_seed=0)
     with pytest.raises(ValueError, match="data.labels_per_class=10 and data.unlabeled_per_class=200"):
         split_labels(digits.train.labels, labels_per_class=10, val_per_class=5, split_seed=0, unlabeled_per_class=200)
+    with pytest.raises(ValueError, match="data.labels_per_class=null labels them all: give data.labels_per_class a number"):
+        SemiSupervisedDataModule("digits", labels_per_class=None, unlabeled_per_class=5)
+    small_pool = SemiSupervisedDataModule("digits", labels_per_class=10, val_per_class=5, unlabeled_per_class=10)
+    with pytest.raises(ValueError, match=r"\(200 images\) is smaller .*\(224\).* a larger data.unlabeled_per_class"):
+        fit_ready(small_pool).train_dataloader()
 
 
 def test_train_batches_mix_labeled_and_unlabeled_in_the_configured_ratio():

@@ -82,6 +82,11 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
         check_number("data.labels_per_class", labels_per_class, integer=True, at_least=1, nullable=True)  # null: all
         check_number("data.val_per_class", val_per_class, integer=True, at_least=0)
         check_number("data.unlabeled_per_class", unlabeled_per_class, integer=True, at_least=0, nullable=True)
+        if labels_per_class is None and unlabeled_per_class:  # every image labeled: none are left to be unlabeled
+            raise ValueError(
+                f"data.unlabeled_per_class={unlabeled_per_class} counts images beyond the labeled ones, and "
+                "data.labels_per_class=null labels them all: give data.labels_per_class a number"
+            )
         check_number("data.split_seed", split_seed, integer=True, at_least=0)
         check_number("data.image_size", image_size, integer=True, at_least=1, nullable=True)  # null: native size
         check_number("data.eval_batch_size", eval_batch_size, integer=True, at_least=1)
@@ -217,10 +222,11 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
             if self.label_propagation is not None:
                 unlabeled = TensorDataset(unlabeled, self.propagated_labels)
             if len(unlabeled) < self.unlabeled_batch_size * world_size:
+                larger_pool = "" if self.unlabeled_per_class is None else ", a larger data.unlabeled_per_class"
                 remedy = (
-                    "lower data.batch_size or data.unlabeled_ratio" if len(unlabeled) else "the labeled and "
-                    "validation images use up the training pool: data.unlabeled_includes_labeled=true, fewer "
-                    "data.val_per_class, or data.unlabeled_ratio=0 (no unlabeled term)"
+                    f"lower data.batch_size or data.unlabeled_ratio{larger_pool}" if len(unlabeled) else "the labeled "
+                    f"and validation images use up the training pool: data.unlabeled_includes_labeled=true{larger_pool}, "
+                    "fewer data.val_per_class, or data.unlabeled_ratio=0 (no unlabeled term)"
                 )
                 raise ValueError(
                     f"the unlabeled pool ({len(unlabeled)} images) is smaller than one unlabeled batch "

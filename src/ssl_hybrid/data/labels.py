@@ -42,7 +42,7 @@ def split_labels(
             asked = "" if unlabeled_per_class is None else f" and data.unlabeled_per_class={unlabeled_per_class}"
             raise ValueError(
                 f"class {c} has {len(members)} images in the training pool: too few for data.val_per_class="
-                f"{val_per_class}, data.labels_per_class={labels_per_class}{asked}"
+                f"{val_per_class}, data.labels_per_class={'null' if labels_per_class is None else labels_per_class}{asked}"
             )
         val.append(members[:val_per_class])
         labeled.append(members[val_per_class : val_per_class + wanted])
