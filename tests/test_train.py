@@ -178,6 +178,34 @@ def test_a_run_resumed_mid_epoch_draws_the_batches_the_uninterrupted_run_drew(tr
     assert_same_weights(tmp_path / "resumed", tmp_path / "whole")
 
 
+def test_a_run_resumed_from_a_validations_checkpoint_ends_with_the_uninterrupted_runs_weights(train_cfg, tmp_path):
+    """After the first validation: the sample grids, which draw random numbers every second validation, must
+    count on from where they were."""
+    at_each_validation = (
+        "+callbacks.at_val._target_=pytorch_lightning.callbacks.ModelCheckpoint", f"+callbacks.at_val.dirpath={tmp_path}",
+        "+callbacks.at_val.filename='at_{step}'", "+callbacks.at_val.auto_insert_metric_name=false",
+        "+callbacks.at_val.save_top_k=-1",
+    )  # fmt: skip
+    assert train_cfg().callbacks.generative_grids.every_n_validations == 2
+    train(train_cfg("trainer.max_steps=25", *at_each_validation, output_dir=tmp_path / "whole"))
+    train(train_cfg("trainer.max_steps=25", f"ckpt_path={tmp_path / 'at_10.ckpt'}", output_dir=tmp_path / "resumed"))
+    assert_same_weights(tmp_path / "resumed", tmp_path / "whole")
+
+
+def test_a_mean_teacher_resumes_from_a_checkpoint_saved_after_a_step(train_cfg, tmp_path):
+    """ModelCheckpoint(every_n_train_steps) saves in on_train_batch_end, before the module's own hook: the teacher
+    must already have followed that step."""
+    strong = "data.strong_transforms=[{_target_: kornia.augmentation.RandomAffine, degrees: 30, p: 1.0}]"
+    teacher = ("model.consistency_weight=1", "model.teacher_ema=0.9", strong, "trainer.max_steps=12")
+    at_step_7 = (
+        "+callbacks.at_step_7._target_=pytorch_lightning.callbacks.ModelCheckpoint", f"+callbacks.at_step_7.dirpath={tmp_path}",
+        "+callbacks.at_step_7.filename=step_7", "+callbacks.at_step_7.every_n_train_steps=7",
+    )  # fmt: skip
+    train(train_cfg(*teacher, *at_step_7, output_dir=tmp_path / "whole"))
+    train(train_cfg(*teacher, f"ckpt_path={tmp_path / 'step_7.ckpt'}", output_dir=tmp_path / "resumed"))
+    assert_same_weights(tmp_path / "resumed", tmp_path / "whole")
+
+
 def assert_same_weights(run: Path, other: Path) -> None:
     weights, others = (torch.load(r / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for r in (run, other))
     assert weights.keys() == others.keys()

@@ -28,6 +28,14 @@ class GenerativeGrids(pl.Callback):
         self.images: torch.Tensor | None = None
         self.validations = 0
 
+    def state_dict(self) -> dict[str, Any]:
+        # the count decides at which validations the grids draw from the random generators: a resumed run
+        # draws where the uninterrupted run did
+        return {"validations": self.validations}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.validations = state_dict.get("validations", 0)
+
     @staticmethod
     def _active(trainer: pl.Trainer, pl_module: pl.LightningModule) -> bool:
         return getattr(pl_module, "vae", None) is not None and trainer.is_global_zero and not trainer.sanity_checking

@@ -96,7 +96,10 @@ class HybridModule(SemiSupervisedModule):
     def teacher_logits(self, images: torch.Tensor) -> torch.Tensor:
         return self.teacher.eval()(self.normalize(images))
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        # the teacher follows each optimizer step inside it, so that a checkpoint saved after the step (by a
+        # callback's on_train_batch_end, which runs before the module's) holds the teacher of that step
+        super().optimizer_step(*args, **kwargs)
         if self.teacher is None:
             return
         decay = self.hparams.teacher_ema
