@@ -125,6 +125,16 @@ def test_compare_reports_missing_failed_and_unreadable_runs(sweep, tmp_path, cap
     assert "is a file, not a folder" in capsys.readouterr().err
 
 
+def test_a_choice_among_points_of_unequal_n_is_warned_about(sweep, capsys):
+    assert main([str(sweep)]) == 0
+    assert "unequal n" not in capsys.readouterr().err
+    (sweep / "3" / SUMMARY_FILE).unlink()  # alpha 0.9 on split 1: its point is split 0 alone
+    assert main([str(sweep)]) == 0
+    err = capsys.readouterr().err
+    assert "the best model.alpha is chosen among points of unequal n" in err
+    assert "at model.alpha=0.9: n=1" in err and "at model.alpha=1.0: n=2" in err
+
+
 def test_run_directories_after_by_are_explained_and_dash_dash_ends_its_keys(sweep, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--by", "model.alpha", str(sweep)])

@@ -284,11 +284,21 @@ def best_of(candidates: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [row for row in candidates if top - row["selection"] <= TIE]
 
 
-def best_per_series(rows: Sequence[dict[str, Any]], candidates: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """:func:`best_of` each series that has more than one x value among ``rows``."""
+def series_choices(rows: Sequence[dict[str, Any]], candidates: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The candidates of each series that has more than one x value among ``rows``: what validation chooses among."""
     series = list(dict.fromkeys(row["series"] for row in candidates))
     multi = [name for name in series if sum(row["series"] == name for row in rows) > 1]
-    return [best_of([row for row in candidates if row["series"] == name]) for name in multi]
+    return [[row for row in candidates if row["series"] == name] for name in multi]
+
+
+def uneven_choice_warning(choice: Sequence[dict[str, Any]], x: str) -> str | None:
+    """A warning when validation chooses among points of different numbers of runs: their means average different
+    runs (a missing or failed one, say), so the choice can follow which runs are there rather than the setting."""
+    counts = sorted({row["n"] for row in choice})
+    if len(counts) < 2:
+        return None
+    points = "; ".join(f"{row['series']} at {x}={row['x']}: n={row['n']}" for row in choice)
+    return f"the best {x} is chosen among points of unequal n ({points}): their means average different runs"
 
 
 def format_best(rows: Sequence[dict[str, Any]], x: str, metric: str, select: str) -> str:
@@ -412,18 +422,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = aggregate(good, args.x, args.metric, args.by)
     print(format_table(rows, args.x, args.metric))
     candidates = with_selection(rows, aggregate(good, args.x, select, args.by))
-    picks = best_per_series(rows, candidates)
+    choices = series_choices(rows, candidates)
+    picks = [best_of(choice) for choice in choices]
     if picks:
         print(f"\nbest {args.x} of each series, chosen by {select}:")
         print(format_best([row for pick in picks for row in pick], args.x, args.metric, select))
     if len({row["series"] for row in rows}) > 1 and candidates:
+        choices.append(candidates)
         picks.append(best_of(candidates))
         print(f"\nbest of all series, chosen by {select}:")
         print(format_best(picks[-1], args.x, args.metric, select))
-    for pick in picks:
+    for choice, pick in zip(choices, picks):
         if len(pick) > 1:
             tied = "; ".join(f"{row['series']} at {row['x']}" for row in pick)
             print(f"warning: {select} ties {tied}: validation cannot choose between them", file=sys.stderr)
+        if (uneven := uneven_choice_warning(choice, args.x)) is not None:
+            print(f"warning: {uneven}", file=sys.stderr)
     out = Path(args.out or (args.paths[0] if args.paths else "."))
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / CSV_FILE, args.x, args.metric)
