@@ -218,8 +218,9 @@ def _logged_training_steps(run: Path, version: int) -> list[int]:
 
 @pytest.mark.parametrize(
     ("stop", "hook", "batches"),
-    [("ctrl_c", "training_step", 8), ("ctrl_c", "on_train_batch_end", 8), ("sigterm", "on_train_batch_end", 10)],
-    ids=["ctrl_c_before_its_step", "ctrl_c_after_its_step", "sigterm_at_an_epochs_end"],
+    [("ctrl_c", "training_step", 8), ("ctrl_c", "on_train_batch_end", 8), ("sigterm", "on_train_batch_end", 10),
+     ("ctrl_c", "on_train_batch_end", 20)],
+    ids=["ctrl_c_before_its_step", "ctrl_c_after_its_step", "sigterm_at_an_epochs_end", "ctrl_c_before_a_due_validation"],
 )
 def test_a_run_resumed_after_a_stop_draws_and_logs_as_the_uninterrupted_run(stop, hook, batches, train_cfg, tmp_path, monkeypatch):
     drawn = []
@@ -260,6 +261,9 @@ def test_a_run_resumed_after_a_stop_draws_and_logs_as_the_uninterrupted_run(stop
     assert_same_weights(tmp_path / "run", tmp_path / "whole")
     logged = _logged_training_steps(tmp_path / "whole", 0)
     assert _logged_training_steps(tmp_path / "run", 1) == [step for step in logged if step >= trained]
+    validated = [int(row["step"]) for row in _logged_rows(tmp_path / "whole", 0) if row.get("val/acc")]
+    resumed_validations = [int(row["step"]) for row in _logged_rows(tmp_path / "run", 1) if row.get("val/acc")]
+    assert resumed_validations == [step for step in validated if step >= trained - 1]
 
 
 def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_path, caplog, monkeypatch, recwarn):

@@ -5,6 +5,7 @@ restart goes wrong. ``ExactResume`` makes a run resumed from it draw, train and 
 - a batch handed out for a step that never trained is given back to its ``ResumableLoader``, to be trained on
   resuming, and is not counted towards when to validate;
 - an epoch that had ended is not taken for the next one;
+- a validation that was due at the step a stop interrupted is run on resuming, not taken as done;
 - the loggers' step counter is realigned with ``global_step``;
 - the random number generators (augmentation, the VAE's noise) continue where the run's last trained step left them,
   from every checkpoint, not only that one, in a single process. Under DDP each process keeps the fresh streams
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.trainer.states import TrainerFn
 
 from ssl_hybrid.data.sampling import ResumableLoader
 
@@ -70,6 +72,12 @@ class ExactResume(pl.Callback):
         if trainer.world_size == 1:
             self._next_step_rng = rng_states()
 
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # A validation during fit follows the step that made global_step what it is, before the loggers' counter
+        # moves on: it logs at global_step - 1, also when a restart runs it first
+        if trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking:
+            trainer.fit_loop.epoch_loop._batches_that_stepped = trainer.global_step - 1
+
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # validation draws too (the VAE's noise, the grids: this callback comes after them in train.py's list)
         if trainer.world_size == 1 and not trainer.sanity_checking:
@@ -88,6 +96,17 @@ class ExactResume(pl.Callback):
         # validation (trainer.val_check_interval), so a resumed run would validate a step early
         batches.total.ready -= untrained
         batches.total.started = min(batches.total.started, batches.total.ready)
+        # A stop after a step trained, in its on_train_batch_end, comes before the validation due at that step:
+        # Lightning's restart would take that validation as run and skip it. Recorded as a validation stopped at
+        # its first batch, it is run on restarting, as it would have been.
+        epoch_loop = trainer.fit_loop.epoch_loop
+        trained_not_ended = untrained == 0 and batches.current.completed == batches.current.processed - 1
+        if trained_not_ended and not trainer.validating and epoch_loop._should_check_val_fx(trainer.fit_loop._data_fetcher):
+            validation = epoch_loop.val_loop.batch_progress
+            validation.total.ready += 1
+            validation.total.started += 1
+            validation.current.reset()
+            validation.current.ready = validation.current.started = 1
         # SIGTERM is acted on once an epoch has ended. The checkpoint would then hold the finished epoch's batch
         # progress, which a restart takes for the next epoch's: it ends that epoch at once, with no batches, and
         # every later epoch, with its samplers' order, runs one ahead. The next epoch's start would clear it.
