@@ -178,6 +178,20 @@ def test_a_run_resumed_mid_epoch_draws_the_batches_the_uninterrupted_run_drew(tr
     assert_same_weights(tmp_path / "resumed", tmp_path / "whole")
 
 
+def test_a_checkpoint_saved_after_a_step_before_its_due_validation_resumes_with_that_validation(train_cfg, tmp_path):
+    # the tests' runs validate every 10 steps; saved after the 10th step trains, before it validates (once: 15 steps)
+    at_step_10 = (
+        "+callbacks.at_step_10._target_=pytorch_lightning.callbacks.ModelCheckpoint", f"+callbacks.at_step_10.dirpath={tmp_path}",
+        "+callbacks.at_step_10.filename=step_10", "+callbacks.at_step_10.every_n_train_steps=10",
+    )  # fmt: skip
+    train(train_cfg("trainer.max_steps=15", *at_step_10, output_dir=tmp_path / "whole"))
+    train(train_cfg("trainer.max_steps=15", f"ckpt_path={tmp_path / 'step_10.ckpt'}", output_dir=tmp_path / "resumed"))
+    validated = [int(row["step"]) for row in _logged_rows(tmp_path / "whole") if row.get("val/acc")]
+    assert 9 in validated  # the 10th step's
+    assert [int(row["step"]) for row in _logged_rows(tmp_path / "resumed") if row.get("val/acc")] == validated
+    assert_same_weights(tmp_path / "resumed", tmp_path / "whole")
+
+
 def test_a_run_resumed_from_a_validations_checkpoint_ends_with_the_uninterrupted_runs_weights(train_cfg, tmp_path):
     """After the first validation: the sample grids, which draw random numbers every second validation, must
     count on from where they were."""

@@ -5,7 +5,8 @@ restart goes wrong. ``ExactResume`` makes a run resumed from it draw, train and 
 - a batch handed out for a step that never trained is given back to its ``ResumableLoader``, to be trained on
   resuming, and is not counted towards when to validate;
 - an epoch that had ended is not taken for the next one;
-- a validation that was due at the step a stop interrupted is run on resuming, not taken as done;
+- a validation that was due at the step a checkpoint was saved after, but had not run, is run on resuming, not
+  taken as done;
 - the loggers' step counter is realigned with ``global_step``;
 - the random number generators (augmentation, the VAE's noise) continue where the run's last trained step left them,
   from every checkpoint, not only that one, in a single process. Under DDP each process keeps the fresh streams
@@ -96,23 +97,27 @@ class ExactResume(pl.Callback):
         # validation (trainer.val_check_interval), so a resumed run would validate a step early
         batches.total.ready -= untrained
         batches.total.started = min(batches.total.started, batches.total.ready)
-        # A stop after a step trained, in its on_train_batch_end, comes before the validation due at that step:
-        # Lightning's restart would take that validation as run and skip it. Recorded as a validation stopped at
-        # its first batch, it is run on restarting, as it would have been.
-        epoch_loop = trainer.fit_loop.epoch_loop
-        trained_not_ended = untrained == 0 and batches.current.completed == batches.current.processed - 1
-        if trained_not_ended and not trainer.validating and epoch_loop._should_check_val_fx(trainer.fit_loop._data_fetcher):
-            validation = epoch_loop.val_loop.batch_progress
-            validation.total.ready += 1
-            validation.total.started += 1
-            validation.current.reset()
-            validation.current.ready = validation.current.started = 1
         # SIGTERM is acted on once an epoch has ended. The checkpoint would then hold the finished epoch's batch
         # progress, which a restart takes for the next epoch's: it ends that epoch at once, with no batches, and
         # every later epoch, with its samplers' order, runs one ahead. The next epoch's start would clear it.
         epochs = trainer.fit_loop.epoch_progress.current
         if epochs.completed == epochs.ready:
             batches.reset_on_run()
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        # A checkpoint saved after a step trained but before the validation due at that step ran (in
+        # on_train_batch_end: a ModelCheckpoint(every_n_train_steps), or last.ckpt on a stop there): Lightning's
+        # restart would take that validation as run and skip it. Recorded as a validation stopped at its first
+        # batch, it is run on restarting, as it would have been.
+        batches = trainer.fit_loop.epoch_loop.batch_progress.current
+        trained_not_ended = batches.ready == batches.processed == batches.completed + 1
+        if trainer.validating or trainer.sanity_checking or not trained_not_ended:
+            return
+        if trainer.fit_loop.epoch_loop._should_check_val_fx(trainer.fit_loop._data_fetcher):
+            validation = checkpoint["loops"]["fit_loop"]["epoch_loop.val_loop.batch_progress"]
+            validation["total"]["ready"] += 1
+            validation["total"]["started"] += 1
+            validation["current"] = {"ready": 1, "started": 1, "processed": 0, "completed": 0}
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
