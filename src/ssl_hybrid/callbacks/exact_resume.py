@@ -74,10 +74,11 @@ class ExactResume(pl.Callback):
             self._next_step_rng = rng_states()
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # A validation during fit follows the step that made global_step what it is, before the loggers' counter
+        # A validation during fit after a batch that stepped the optimizer comes before the loggers' counter
         # moves on: it logs at global_step - 1, also when a restart runs it first
-        if trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking:
-            trainer.fit_loop.epoch_loop._batches_that_stepped = trainer.global_step - 1
+        epoch_loop = trainer.fit_loop.epoch_loop
+        if trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking and not epoch_loop._should_accumulate():
+            epoch_loop._batches_that_stepped = trainer.global_step - 1
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # validation draws too (the VAE's noise, the grids: this callback comes after them in train.py's list)
