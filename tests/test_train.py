@@ -10,6 +10,7 @@ import re
 import signal
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from unittest.mock import Mock
 
 import fsspec
@@ -40,6 +41,22 @@ def _logged_rows(run: Path, version: int = 0) -> list[dict[str, str]]:
     """The rows of a run's CSV log; version N is the Nth session of a resumed run."""
     with (run / "csv" / f"version_{version}" / "metrics.csv").open() as logged:
         return list(csv.DictReader(logged))
+
+
+def extra_checkpoint(folder: Path, filename: str, **settings: Any) -> tuple[str, ...]:
+    """Overrides that add a ModelCheckpoint of the test's own, writing ``folder/filename.ckpt`` (``settings``: its
+    other arguments)."""
+    key = "+callbacks.test_checkpoint"
+    return (
+        f"{key}._target_=pytorch_lightning.callbacks.ModelCheckpoint", f"{key}.dirpath={folder}", f"{key}.filename={filename}",
+        *(f"{key}.{name}={value}" for name, value in settings.items()),
+    )  # fmt: skip
+
+
+def assert_same_weights(run: Path, other: Path) -> None:
+    weights, others = (torch.load(r / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for r in (run, other))
+    assert weights.keys() == others.keys()
+    assert all(torch.equal(weights[key], others[key]) for key in weights)
 
 
 def test_digits_run_learns_and_writes_its_run_directory(train_cfg, tmp_path, digits):
@@ -164,10 +181,7 @@ def test_a_run_resumed_mid_epoch_draws_the_batches_the_uninterrupted_run_drew(tr
         return augment(datamodule, batch)
 
     monkeypatch.setattr(SemiSupervisedDataModule, "augment", record)
-    at_step_7 = (
-        "+callbacks.at_step_7._target_=pytorch_lightning.callbacks.ModelCheckpoint", f"+callbacks.at_step_7.dirpath={tmp_path}",
-        "+callbacks.at_step_7.filename=step_7", "+callbacks.at_step_7.every_n_train_steps=7",
-    )  # fmt: skip
+    at_step_7 = extra_checkpoint(tmp_path, "step_7", every_n_train_steps=7)
     train(train_cfg("trainer.max_steps=12", *at_step_7, output_dir=tmp_path / "whole"))
     uninterrupted, drawn[:] = list(drawn), []
     progress = torch.load(tmp_path / "step_7.ckpt", weights_only=True)["loops"]["fit_loop"]
@@ -180,10 +194,7 @@ def test_a_run_resumed_mid_epoch_draws_the_batches_the_uninterrupted_run_drew(tr
 
 def test_a_checkpoint_saved_after_a_step_before_its_due_validation_resumes_with_that_validation(train_cfg, tmp_path):
     # the tests' runs validate every 10 steps; saved after the 10th step trains, before it validates (once: 15 steps)
-    at_step_10 = (
-        "+callbacks.at_step_10._target_=pytorch_lightning.callbacks.ModelCheckpoint", f"+callbacks.at_step_10.dirpath={tmp_path}",
-        "+callbacks.at_step_10.filename=step_10", "+callbacks.at_step_10.every_n_train_steps=10",
-    )  # fmt: skip
+    at_step_10 = extra_checkpoint(tmp_path, "step_10", every_n_train_steps=10)
     train(train_cfg("trainer.max_steps=15", *at_step_10, output_dir=tmp_path / "whole"))
     train(train_cfg("trainer.max_steps=15", f"ckpt_path={tmp_path / 'step_10.ckpt'}", output_dir=tmp_path / "resumed"))
     validated = [int(row["step"]) for row in _logged_rows(tmp_path / "whole") if row.get("val/acc")]
@@ -195,11 +206,7 @@ def test_a_checkpoint_saved_after_a_step_before_its_due_validation_resumes_with_
 def test_a_run_resumed_from_a_validations_checkpoint_ends_with_the_uninterrupted_runs_weights(train_cfg, tmp_path):
     """After the first validation: the sample grids, which draw random numbers every second validation, must
     count on from where they were."""
-    at_each_validation = (
-        "+callbacks.at_val._target_=pytorch_lightning.callbacks.ModelCheckpoint", f"+callbacks.at_val.dirpath={tmp_path}",
-        "+callbacks.at_val.filename='at_{step}'", "+callbacks.at_val.auto_insert_metric_name=false",
-        "+callbacks.at_val.save_top_k=-1",
-    )  # fmt: skip
+    at_each_validation = extra_checkpoint(tmp_path, "'at_{step}'", auto_insert_metric_name="false", save_top_k=-1)
     assert train_cfg().callbacks.generative_grids.every_n_validations == 2
     train(train_cfg("trainer.max_steps=25", *at_each_validation, output_dir=tmp_path / "whole"))
     train(train_cfg("trainer.max_steps=25", f"ckpt_path={tmp_path / 'at_10.ckpt'}", output_dir=tmp_path / "resumed"))
@@ -211,19 +218,10 @@ def test_a_mean_teacher_resumes_from_a_checkpoint_saved_after_a_step(train_cfg, 
     must already have followed that step."""
     strong = "data.strong_transforms=[{_target_: kornia.augmentation.RandomAffine, degrees: 30, p: 1.0}]"
     teacher = ("model.consistency_weight=1", "model.teacher_ema=0.9", strong, "trainer.max_steps=12")
-    at_step_7 = (
-        "+callbacks.at_step_7._target_=pytorch_lightning.callbacks.ModelCheckpoint", f"+callbacks.at_step_7.dirpath={tmp_path}",
-        "+callbacks.at_step_7.filename=step_7", "+callbacks.at_step_7.every_n_train_steps=7",
-    )  # fmt: skip
+    at_step_7 = extra_checkpoint(tmp_path, "step_7", every_n_train_steps=7)
     train(train_cfg(*teacher, *at_step_7, output_dir=tmp_path / "whole"))
     train(train_cfg(*teacher, f"ckpt_path={tmp_path / 'step_7.ckpt'}", output_dir=tmp_path / "resumed"))
     assert_same_weights(tmp_path / "resumed", tmp_path / "whole")
-
-
-def assert_same_weights(run: Path, other: Path) -> None:
-    weights, others = (torch.load(r / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for r in (run, other))
-    assert weights.keys() == others.keys()
-    assert all(torch.equal(weights[key], others[key]) for key in weights)
 
 
 def _logged_training_steps(run: Path, version: int) -> list[int]:
