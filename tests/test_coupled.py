@@ -70,7 +70,7 @@ def test_in_between_the_loss_is_ce_plus_the_generative_bound_plus_the_prior(digi
     with torch.no_grad():
         ce = F.cross_entropy(module(x_l), y_l)  # the discriminative network's
         images = torch.cat([x_l, x_u])
-        nelbo = module.joint_nelbo(module.encode_generative(images), x_l, y_l, x_u, module.generative_head)
+        nelbo = module.joint_nelbo(module.encode_generative(images), x_l, y_l, x_u)
         for alpha in (0.25, 0.75):
             module.hparams.alpha = alpha
             prior = 0.5 * module.hparams.coupling_scale * (1 - alpha) / alpha * module.classifier.weight.numel() * 0.01 / count

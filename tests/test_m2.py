@@ -122,9 +122,13 @@ def test_validation_and_test_score_the_generative_classifier_when_it_classifies(
         head_acc = accuracy(model(images), labels)
         model.classify_with = "generative"
         generative_acc = accuracy(model(images), labels)
+    loader = DataLoader(TensorDataset(images, labels), batch_size=100)
+    encoded = []
+    model.backbone.register_forward_hook(lambda *_: encoded.append(1))
     trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
-    (validated,) = trainer.validate(model, DataLoader(TensorDataset(images, labels), batch_size=100), verbose=False)
+    (validated,) = trainer.validate(model, loader, verbose=False)
     assert validated["val/acc"] == pytest.approx(generative_acc) and generative_acc != head_acc
+    assert len(encoded) == len(loader)  # the head, the ELBO and the generative classifier share one encoding
 
 
 def test_generative_classifier_needs_a_class_conditional_model():

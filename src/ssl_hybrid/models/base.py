@@ -163,9 +163,10 @@ class SemiSupervisedModule(pl.LightningModule):
         """The timm encoders, which ``model.optimizer.layer_decay`` and their ``no_weight_decay()`` apply to."""
         return [self.backbone]
 
-    def encode_generative(self, images: torch.Tensor) -> torch.Tensor:
-        """Features the generative branch sees: the shared encoder's, unless a model has its own."""
-        return self.encode(images)
+    def encode_generative(self, images: torch.Tensor, shared_features: torch.Tensor | None = None) -> torch.Tensor:
+        """Features the generative branch sees: the shared encoder's (``shared_features`` when already computed),
+        unless a model has its own."""
+        return self.encode(images) if shared_features is None else shared_features
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Class logits for uint8 images, from the head, the generative classifier or the label graph
@@ -253,7 +254,8 @@ class SemiSupervisedModule(pl.LightningModule):
         raise NotImplementedError
 
     def eval_elbo_terms(self, features: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image reconstruction NLL and KL (nats) of a bound on -log p(x)."""
+        """Per-image reconstruction NLL and KL (nats) of a bound on -log p(x), from the generative branch's
+        ``features`` (``encode_generative``)."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -309,10 +311,11 @@ class SemiSupervisedModule(pl.LightningModule):
         images, labels = batch
         features = self.encode(images)
         logits = self.classifier(features)
-        if self.vae is not None:
-            self.log_elbo(stage, *self.eval_elbo_terms(features, images), len(images))
+        generative_features = self.encode_generative(images, features) if self.vae is not None else None
+        if generative_features is not None:
+            self.log_elbo(stage, *self.eval_elbo_terms(generative_features, images), len(images))
         if self.classify_with == "generative":  # needs a class-conditional model with alpha < 1
-            logits = self.generative_logits(self.encode_generative(images), images)
+            logits = self.generative_logits(generative_features, images)
         if self.label_graph is not None and self.label_graph.fitted:
             head_correct = (logits.argmax(dim=1) == labels).float().mean()
             self.log(f"{stage}/acc_head", head_correct, batch_size=len(images), sync_dist=True)

@@ -76,14 +76,13 @@ class CoupledModule(M2Module):
             return torch.zeros((), device=self.device)
         return coupling_penalty(pairs, self.hparams.alpha, self.hparams.coupling_scale)
 
-    def encode_generative(self, images: torch.Tensor) -> torch.Tensor:
+    def encode_generative(self, images: torch.Tensor, shared_features: torch.Tensor | None = None) -> torch.Tensor:
+        """The generative network's own features (the discriminative ``shared_features`` are not its own)."""
         return self.generative_backbone(self.normalize(images))
 
-    def label_posterior(self, images: torch.Tensor, shared_features: torch.Tensor | None = None):
-        """The generative network's own features and q(y | x) logits (the discriminative ``shared_features``
-        are not its own)."""
-        features = self.encode_generative(images)
-        return features, self.generative_head(features)
+    @property
+    def label_head(self) -> nn.Module:
+        return self.generative_head
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         x_l, y_l, x_u, _ = split_views(batch)
@@ -98,7 +97,7 @@ class CoupledModule(M2Module):
             else:
                 logits = self.classifier(self.encode(x_l))
             penalty = self.prior_penalty()
-            generative_loss = self.joint_nelbo(generative_features, x_l, y_l, x_u, self.generative_head) + penalty
+            generative_loss = self.joint_nelbo(generative_features, x_l, y_l, x_u) + penalty
             logs["coupling"] = penalty
         ce = F.cross_entropy(logits, y_l)
         loss = ce + generative_loss

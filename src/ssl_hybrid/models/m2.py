@@ -71,38 +71,34 @@ class M2Module(SemiSupervisedModule):
         label_kl = (q * (log_q - self.log_prior)).sum(1)
         return bound, (q * nll).sum(1), (q * kl).sum(1) + label_kl
 
-    def joint_nelbo(
-        self, features: torch.Tensor, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor | None, head: torch.nn.Module
-    ) -> torch.Tensor:
-        """Mean of -L(x, y) over the labeled and -U(x) over the unlabeled images (features in that order), in nats
-        per dimension; logs its parts. ``head`` is q(y | x)."""
+    @property
+    def label_head(self) -> torch.nn.Module:
+        """q(y | x) on the generative branch's features: M2's is the classifier head itself."""
+        return self.classifier
+
+    def joint_nelbo(self, features: torch.Tensor, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor | None) -> torch.Tensor:
+        """Mean of -L(x, y) over the labeled and -U(x) over the unlabeled images (the generative branch's features
+        in that order), in nats per dimension; logs its parts."""
         n_l = len(x_l)
         labeled, nll_l, kl_l = self.labeled_nelbo(features[:n_l], x_l, y_l)
         bounds, nlls, kls = [labeled], [nll_l], [kl_l - self.log_prior]
         if x_u is not None:
             # q(y | x) is part of the bound: it takes gradients from it, through the encoder too (at every alpha:
             # only the labeled cross-entropy is kept off the encoder at alpha = 0)
-            bound, nll_u, kl_u = self.unlabeled_terms(features[n_l:], x_u, head(features[n_l:]))
+            bound, nll_u, kl_u = self.unlabeled_terms(features[n_l:], x_u, self.label_head(features[n_l:]))
             bounds, nlls, kls = bounds + [bound], nlls + [nll_u], kls + [kl_u]
         self.log_elbo("train", torch.cat(nlls), torch.cat(kls), len(features))
         return torch.cat(bounds).mean() / self.num_dims
 
-    def label_posterior(self, images: torch.Tensor, shared_features: torch.Tensor | None = None):
-        """The features the generative model reads and its q(y | x) logits. M2 shares the classifier's encoder
-        and head, so the shared encoder's ``shared_features``, when given, are used as they are."""
-        features = self.encode(images) if shared_features is None else shared_features
-        return features, self.classifier(features)
-
     def eval_elbo_terms(self, features: torch.Tensor, images: torch.Tensor):
-        features, q_logits = self.label_posterior(images, features)
-        _, nll, kl = self.unlabeled_terms(features, images, q_logits)
+        _, nll, kl = self.unlabeled_terms(features, images, self.label_head(features))
         return nll, kl
 
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         vae = self._require_vae()
-        features, q_logits = self.label_posterior(images)
-        return vae.reconstruct(features, q_logits.argmax(1))
+        features = self.encode_generative(images)
+        return vae.reconstruct(features, self.label_head(features).argmax(1))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         x_l, y_l, x_u, _ = split_views(batch)
@@ -112,7 +108,7 @@ class M2Module(SemiSupervisedModule):
         logits = self.classifier(head_input(features, alpha))
         n_l = len(x_l)
         ce = F.cross_entropy(logits[:n_l], y_l)
-        nelbo = self.joint_nelbo(features, x_l, y_l, x_u, self.classifier) if generative else None
+        nelbo = self.joint_nelbo(features, x_l, y_l, x_u) if generative else None
         loss = blend(ce, nelbo, alpha)
         self.log_training_step(logits[:n_l], y_l, {"loss": loss, "ce": ce})
         return loss
