@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import csv
 import shutil
+import socket
 import statistics
+import time
 from collections import Counter
 
 import pytest
 
+from ssl_hybrid import compare
 from ssl_hybrid.compare import CSV_FILE, PLOT_FILE, find_run_dirs, main
 from ssl_hybrid.run_summary import SUMMARY_FILE, read_summary, write_json
 
@@ -257,6 +260,7 @@ def test_compare_reads_runs_from_the_wandb_api(monkeypatch, tmp_path, capsys):
             return runs
 
     monkeypatch.setattr(wandb, "Api", FakeApi)
+    monkeypatch.setattr(compare, "wandb_server_answers", lambda: True)
     assert main(["--wandb", "me/ssl-hybrid", "--group", "g1", "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     assert queries == [("me/ssl-hybrid", {"group": "g1"})]
@@ -273,6 +277,20 @@ def test_compare_reads_runs_from_the_wandb_api(monkeypatch, tmp_path, capsys):
     runs = unknown_project()
     with pytest.raises(SystemExit, match="W&B API: Could not find project me/ssl-hybird"):
         main(["--wandb", "me/ssl-hybird", "--group", "g1", "--out", str(tmp_path)])
+
+
+def test_compare_says_at_once_when_the_wandb_server_cannot_be_reached(monkeypatch, tmp_path):
+    """With a key but no network, wandb's API retries for about 30 s before failing; the probe fails in under 5 s
+    (here at once: nothing listens on the port)."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(SystemExit, match=f"W&B API: http://127.0.0.1:{port} cannot be reached"):
+        main(["--wandb", "me/ssl-hybrid", "--group", "g1", "--out", str(tmp_path)])
+    assert time.monotonic() - started < 5
 
 
 def test_runs_with_propagated_labels_form_their_own_series(sweep):

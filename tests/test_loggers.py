@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from ssl_hybrid import loggers
-from ssl_hybrid.loggers import resolve_wandb_mode, wandb_credentials_configured
+from ssl_hybrid import wandb_server
+from ssl_hybrid.loggers import resolve_wandb_mode
+from ssl_hybrid.wandb_server import wandb_credentials_configured
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def no_credentials(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
     # no W&B server is reachable from the test machine: the tests of online mode stand one in
-    monkeypatch.setattr(loggers, "wandb_server_reachable", lambda host, port: True)
+    monkeypatch.setattr(wandb_server, "wandb_server_reachable", lambda host, port: True)
     return tmp_path / ".netrc"
 
 
@@ -48,7 +49,7 @@ def test_online_with_a_netrc_entry_from_wandb_login(host, no_credentials):
 )  # fmt: skip
 def test_the_server_is_probed_at_its_schemes_default_port(no_credentials, monkeypatch, url, address):
     probed = []
-    monkeypatch.setattr(loggers, "wandb_server_reachable", lambda host, port: probed.append((host, port)) or True)
+    monkeypatch.setattr(wandb_server, "wandb_server_reachable", lambda host, port: probed.append((host, port)) or True)
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", url)
     assert resolve_wandb_mode() == "online" and probed == [address]
@@ -62,7 +63,7 @@ def test_offline_with_a_warning_when_the_server_cannot_be_reached(monkeypatch, c
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
     started = time.monotonic()
-    assert resolve_wandb_mode() == "offline" and time.monotonic() - started < loggers.SERVER_PROBE_TIMEOUT_S
+    assert resolve_wandb_mode() == "offline" and time.monotonic() - started < wandb_server.SERVER_PROBE_TIMEOUT_S
     assert f"http://127.0.0.1:{port} cannot be reached" in caplog.text
 
 

@@ -30,6 +30,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ssl_hybrid.run_summary import SUMMARY_FILE, flatten, read_summary
+from ssl_hybrid.wandb_server import wandb_base_url, wandb_server_answers
 
 CSV_FILE, PLOT_FILE = "alpha_curve.csv", "alpha_curve.png"
 NELBO = "test/nelbo_bpd"
@@ -196,6 +197,11 @@ def load_run(path: Path) -> Run:
 
 
 def load_wandb_runs(project_path: str, group: str) -> list[Run]:
+    if not wandb_server_answers():  # wandb's API would retry for half a minute
+        raise SystemExit(
+            f"ssl-hybrid-compare: W&B API: {wandb_base_url()} cannot be reached (WANDB_BASE_URL sets the server); "
+            "the runs' own folders compare offline: ssl-hybrid-compare RUN_OR_SWEEP_DIR..."
+        )
     import wandb
 
     runs = []

@@ -4,53 +4,18 @@ reached, so a run never prompts for a login or hangs on an unreachable server.""
 from __future__ import annotations
 
 import logging
-import netrc
 import os
-import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from ssl_hybrid.settings import check_choice
+from ssl_hybrid.wandb_server import wandb_base_url, wandb_credentials_configured, wandb_server_answers
 
 log = logging.getLogger(__name__)
-# W&B's cloud API: wandb 0.31's default host, and the one before it, which `wandb login` may have written
-WANDB_CLOUD_HOSTS = ("api.forge.coreweave.com", "api.wandb.ai")
-SERVER_PROBE_TIMEOUT_S = 5.0
-
-
-def wandb_base_url() -> str:
-    return os.environ.get("WANDB_BASE_URL") or f"https://{WANDB_CLOUD_HOSTS[0]}"
-
-
-def wandb_hosts() -> tuple[str, ...]:
-    """The hosts whose ``~/.netrc`` entry counts: the server of ``WANDB_BASE_URL``, else both cloud hosts."""
-    return (urlparse(wandb_base_url()).hostname,) if os.environ.get("WANDB_BASE_URL") else WANDB_CLOUD_HOSTS
-
-
-def wandb_credentials_configured() -> bool:
-    """True when ``WANDB_API_KEY`` is set or ``~/.netrc`` (``$NETRC``) holds a key for the W&B host."""
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
-    try:
-        return path.is_file() and any(netrc.netrc(path).authenticators(host) is not None for host in wandb_hosts())
-    except (netrc.NetrcParseError, OSError):
-        return False
-
-
-def wandb_server_reachable(host: str, port: int = 443) -> bool:
-    """Whether a TCP connection to the W&B server opens within a few seconds (wandb itself waits a minute or more
-    before failing the run)."""
-    try:
-        with socket.create_connection((host, port), timeout=SERVER_PROBE_TIMEOUT_S):
-            return True
-    except OSError:
-        return False
 
 
 def resolve_wandb_mode() -> str:
@@ -59,11 +24,10 @@ def resolve_wandb_mode() -> str:
         return mode
     if not wandb_credentials_configured():
         return "offline"
-    url = urlparse(wandb_base_url())
-    if not wandb_server_reachable(url.hostname, url.port or (80 if url.scheme == "http" else 443)):
+    if not wandb_server_answers():
         log.warning(
             "W&B credentials are set, but %s cannot be reached: logging offline (`wandb sync` uploads the run "
-            "later; WANDB_MODE=online insists)", url.geturl(),
+            "later; WANDB_MODE=online insists)", wandb_base_url(),
         )  # fmt: skip
         return "offline"
     return "online"
