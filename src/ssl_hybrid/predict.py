@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from ssl_hybrid.atomic_file import atomic_write
 from ssl_hybrid.data.sources import IMAGE_SUFFIXES, decode_images, image_files
 from ssl_hybrid.models.base import SemiSupervisedModule, load_module
-from ssl_hybrid.settings import check_number, user_path
+from ssl_hybrid.settings import check_number, import_user_modules, user_path
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ def write_predictions(path: Path, files: list[Path], probabilities: torch.Tensor
 def main(cfg: DictConfig) -> None:
     check_number("batch_size", cfg.batch_size, integer=True, at_least=1)
     files = find_images(user_path(cfg.images))
+    import_user_modules(cfg.imports)
     model = load_module(user_path(cfg.ckpt_path), map_location=cfg.device)
     if model.label_graph is not None and not model.label_graph.fitted:
         log.warning(

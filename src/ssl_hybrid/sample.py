@@ -17,7 +17,7 @@ from torchvision.utils import save_image
 from ssl_hybrid.models.base import SemiSupervisedModule, load_module
 from ssl_hybrid.plots import comparison_grid, samples_grid
 from ssl_hybrid.run_record import run_hydra_files
-from ssl_hybrid.settings import check_number, user_path
+from ssl_hybrid.settings import check_number, import_user_modules, user_path
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ def main(cfg: DictConfig) -> None:
     if cfg.n < 1:
         raise ValueError(f"n must be at least 1, got {cfg.n}")
     pl.seed_everything(cfg.seed)
+    import_user_modules(cfg.imports)
     ckpt_path = user_path(cfg.ckpt_path)
     model = load_module(ckpt_path)
     for path in write_grids(model, ckpt_path, Path(cfg.paths.output_dir), cfg.n, cfg.label, cfg.data_root):

@@ -1,8 +1,10 @@
 """Checks of settings that name their config key, so a wrong type or value fails with what to change
-before any data is read, instead of a bare ``TypeError`` somewhere in training; and the paths a user gives."""
+before any data is read, instead of a bare ``TypeError`` somewhere in training; the paths a user gives, and the
+modules of their own that the entry points import (``imports``)."""
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,6 +55,19 @@ def user_path(path: str | Path) -> Path:
     """A path from the command line, absolute: a relative one counts from the directory the command was launched
     in, also when ``hydra.job.chdir=true`` has moved the run into its run directory; ``~`` is expanded."""
     return Path(to_absolute_path(str(Path(path).expanduser())))
+
+
+def import_user_modules(names: str | Sequence[str] | None) -> None:
+    """Imports the modules that ``imports`` names: a user's own models, data readers (``SOURCES``) and timm
+    backbones (``@register_model``) register themselves on import, and a checkpoint of their model is then found."""
+    for name in [names] if isinstance(names, str) else names or []:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise ImportError(
+                f"imports: cannot import {name!r} ({type(error).__name__}: {error}); install its package, or put its "
+                "folder on PYTHONPATH"
+            ) from error
 
 
 def check_trainer_settings(trainer: DictConfig) -> None:

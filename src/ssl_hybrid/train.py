@@ -29,7 +29,9 @@ from ssl_hybrid.run_record import RunRecord, check_resume, names_a_file
 from ssl_hybrid.run_summary import (
     LABELED_INDICES_FILE, REQUIRED_METRICS, SUMMARY_FILE, plain_metrics, run_facts, training_progress, write_json,
 )  # fmt: skip
-from ssl_hybrid.settings import check_experiment_package, check_number, check_trainer_settings, user_path
+from ssl_hybrid.settings import (
+    check_experiment_package, check_number, check_trainer_settings, import_user_modules, user_path,
+)  # fmt: skip
 
 log = logging.getLogger(__name__)
 # A run's clock (startup_seconds, wall_seconds) starts at the package import for the first run of a process, at
@@ -63,6 +65,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     in_training = False
     started = _unclaimed_import_time.pop() if _unclaimed_import_time else time.monotonic()
     try:
+        import_user_modules(cfg.get("imports"))
         check_experiment_package(cfg)
         check_trainer_settings(cfg.trainer)
         check_number("seed", cfg.seed, integer=True, at_least=0, at_most=2**32 - 1)  # numpy's seed range

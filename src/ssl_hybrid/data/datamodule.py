@@ -70,7 +70,10 @@ class SemiSupervisedDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if dataset not in SOURCES:
-            raise ValueError(f"unknown data.dataset {dataset!r}; choose one of {sorted(SOURCES)}")
+            raise ValueError(
+                f"unknown data.dataset {dataset!r}; choose one of {sorted(SOURCES)} (a reader of your own enters "
+                "ssl_hybrid.data.sources.SOURCES in a module that imports=[...] names)"
+            )
         check_source_settings(dataset, root, source_options or {})
         check_number("data.batch_size", batch_size, integer=True, at_least=1)
         check_number("data.unlabeled_ratio", unlabeled_ratio, at_least=0)

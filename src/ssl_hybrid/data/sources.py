@@ -33,6 +33,8 @@ class LabeledImages:
             raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
         if self.labels.shape != (len(self.images),):
             raise ValueError(f"{len(self.images)} images but labels of shape {tuple(self.labels.shape)}")
+        if self.labels.dtype != torch.int64:
+            raise ValueError(f"labels must be int64 (class indices), got {self.labels.dtype}")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -48,6 +50,15 @@ class DatasetSplits:
     classes: tuple[str, ...]
     val: LabeledImages | None = None
     extra_unlabeled: torch.Tensor | None = None  # uint8 (M, C, H, W) images that come without labels
+
+    def __post_init__(self) -> None:
+        for name in ("train", "val", "test"):
+            part = getattr(self, name)
+            if part is not None and len(part) and not 0 <= part.labels.min() <= part.labels.max() < len(self.classes):
+                raise ValueError(
+                    f"the {name} labels run from {part.labels.min()} to {part.labels.max()}; they must index the "
+                    f"{len(self.classes)} class names (0 to {len(self.classes) - 1})"
+                )
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -303,8 +314,11 @@ def check_source_settings(dataset: str, root: str | None, source_options: dict[s
     """Refuses ``data.root`` and ``data.source_options`` that ``data.dataset``'s reader cannot take, naming the keys
     (``data.dataset=mnist`` alone keeps the digits' ``source_options``; ``data=mnist`` swaps the whole group)."""
     parameters = inspect.signature(SOURCES[dataset]).parameters
-    options = [name for name in parameters if name not in ("root", "download")]
-    unknown = sorted(set(source_options) - set(options))
+    if not {"root", "download"} <= set(parameters):
+        raise TypeError(f"the reader of data.dataset={dataset} must take root and download (see ssl_hybrid.data.sources)")
+    options = [name for name, p in parameters.items() if name not in ("root", "download") and p.kind is not p.VAR_KEYWORD]
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    unknown = [] if takes_any else sorted(set(source_options) - set(options))
     if unknown:
         raise ValueError(
             f"data.source_options {unknown} do not apply to data.dataset={dataset} (it takes {options or 'none'}); "

@@ -95,7 +95,10 @@ def create_backbone(image_channels: int, name: str, **timm_kwargs: Any) -> nn.Mo
     its weights on the hub or in a folder (``hf-hub:timm/...``, ``local-dir:PATH``), as timm takes it."""
     source, _ = parse_model_name(name)  # refuses a path or repo id without its source prefix
     if source is None and not timm.is_model(name):
-        raise ValueError(f"model.backbone.name={name!r} is not a timm model (see timm.list_models())")
+        raise ValueError(
+            f"model.backbone.name={name!r} is not a timm model (see timm.list_models()); a model of your own is one "
+            "once registered with timm's @register_model in a module that imports=[...] names"
+        )
     pretrained = timm_kwargs.get("pretrained")
     weights_file = (timm_kwargs.get("pretrained_cfg_overlay") or {}).get("file")
     if weights_file and not pretrained:  # timm would ignore the file and start from random weights
@@ -118,9 +121,24 @@ def create_backbone(image_channels: int, name: str, **timm_kwargs: Any) -> nn.Mo
             "hub, give timm a local file: +model.backbone.pretrained_cfg_overlay.file=PATH; or train from scratch: "
             "model.backbone.pretrained=false"
         ) from error
+    check_model_api(backbone, name)
     if pretrained:
         check_weights_loaded(backbone, initial, f"{name}'s weights ({weights_file or 'from the hub'})")
     return backbone
+
+
+def check_model_api(backbone: nn.Module, name: str) -> None:
+    """Refuses a backbone without the parts of timm's model API that the modules read: ``num_features`` (the
+    pooled features' width) and a ``pretrained_cfg`` with the input ``mean`` and ``std``."""
+    missing = [] if isinstance(getattr(backbone, "num_features", None), int) else ["num_features (an int)"]
+    cfg = getattr(backbone, "pretrained_cfg", None)
+    if not (isinstance(cfg, dict) and "mean" in cfg and "std" in cfg):
+        missing.append("pretrained_cfg with the input's mean and std")
+    if missing:
+        raise ValueError(
+            f"model.backbone.name={name} lacks timm's model API: {' and '.join(missing)} (timm's build_model_with_cfg "
+            "sets pretrained_cfg; see ssl_hybrid.models.backbones)"
+        )
 
 
 def check_weights_loaded(loaded: nn.Module, initial: nn.Module, weights: str) -> None:
@@ -140,8 +158,9 @@ def check_backbone_takes(backbone: nn.Module, image_shape: tuple[int, ...]) -> N
         with torch.no_grad():
             backbone(torch.zeros(1, *image_shape))
     except Exception as error:
+        name = backbone.pretrained_cfg.get("architecture", type(backbone).__name__)
         raise ValueError(
-            f"model.backbone.name={backbone.pretrained_cfg['architecture']} cannot encode images of shape {image_shape}"
+            f"model.backbone.name={name} cannot encode images of shape {image_shape}"
             f" (data.image_size): {type(error).__name__}: {str(error).rstrip('.')}. A transformer is built for one"
             " image size: give it the data's with +model.backbone.img_size=N"
         ) from error

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from omegaconf import Container, OmegaConf
 from pytorch_lightning.callbacks import BaseFinetuning
 from pytorch_lightning.utilities import rank_zero_warn
 from timm.optim import create_optimizer_v2, list_optimizers, param_groups_layer_decay, param_groups_weight_decay
@@ -76,8 +78,8 @@ def split_views(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torc
 
 
 class SemiSupervisedModule(pl.LightningModule):
-    """Subclasses call ``save_hyperparameters(logger=False)`` with plain-container arguments only, so checkpoints
-    load with ``torch.load(weights_only=True)`` and with ``load_from_checkpoint`` outside Hydra. The loggers get the
+    """Subclasses call ``save_hyperparameters(logger=False)``; checkpoints store the arguments as plain containers,
+    so they load with ``torch.load(weights_only=True)`` and with ``load_from_checkpoint`` outside Hydra. The loggers get the
     whole run config from ``train.py`` instead: the module's arguments again, at the top level, would sit beside
     ``model.*`` in W&B (``likelihood: auto`` beside the resolved one of the summary)."""
 
@@ -143,6 +145,13 @@ class SemiSupervisedModule(pl.LightningModule):
         return self.hparams.alpha
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # arguments given as OmegaConf containers (Hydra's instantiate without _convert_="all") are stored as plain
+        # ones, which torch.load(weights_only=True) reads
+        if hyper_parameters := checkpoint.get("hyper_parameters"):
+            checkpoint["hyper_parameters"] = {
+                key: OmegaConf.to_container(value, resolve=True) if isinstance(value, Container) else value
+                for key, value in hyper_parameters.items()
+            }
         checkpoint[MODULE_CLASS_KEY] = f"{type(self).__module__}:{type(self).__qualname__}"
         checkpoint[CLASS_NAMES_KEY] = self.class_names
         checkpoint[SCHEDULE_STEPS_KEY] = self.schedule_steps
@@ -411,8 +420,16 @@ def load_module(ckpt_path: str | Path, map_location: str = "cpu") -> SemiSupervi
     if target is None:
         raise ValueError(f"{ckpt_path} does not name its module class ({MODULE_CLASS_KEY}): ssl-hybrid did not write it")
     module, _, name = target.partition(":")
-    # the checkpoint names the class: import from this package only, and only a model
-    cls = getattr(importlib.import_module(module), name, None) if module.partition(".")[0] == "ssl_hybrid" else None
+    # the checkpoint names the class: it imports this package's models only; a user's own model is found once
+    # its module has been imported (``imports``), and only a model is taken
+    if module.partition(".")[0] == "ssl_hybrid":
+        importlib.import_module(module)
+    elif module not in sys.modules:
+        raise ValueError(
+            f"{ckpt_path} names the module class {target!r}, from outside ssl_hybrid, which a checkpoint alone does "
+            f"not import: import {module} first (imports=[{module}] on the command line, `import {module}` in Python)"
+        )
+    cls = getattr(sys.modules[module], name, None)
     if not (isinstance(cls, type) and issubclass(cls, SemiSupervisedModule)):
         raise ValueError(f"{ckpt_path} names the module class {target!r}, which is not an ssl_hybrid model")
     return cls.load_from_checkpoint(ckpt_path, map_location=map_location).eval()
