@@ -336,6 +336,9 @@ def test_compare_warns_when_a_point_pools_runs_of_different_settings(sweep, caps
         (("decoder_width: 64", "decoder_width: 32"), "model.decoder_width 32, 64"),
         (("strong_transforms: []", "strong_transforms: null"), "data.strong_transforms None, []"),
         (("devices: 1", "devices: 2"), "trainer.devices 1, 2"),  # as trainer=ddp_cpu has it
+        # a subclass of the user's own that keeps its parent's objective name; another folder of images
+        (("_target_: ssl_hybrid.models.HybridModule", "_target_: mypkg.MyBlend"), "model._target_ mypkg.MyBlend, ssl_hybrid.models.HybridModule"),
+        (("root: null", "root: /data/other_images"), "data.root /data/other_images, None"),
     ],
 )
 def test_compare_warns_when_a_point_pools_different_encoders_decoders_augmentations_or_process_counts(edit, warned, sweep, capsys):

@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from conftest import compose_app
-from ssl_hybrid.data.sources import DatasetSplits, LabeledImages
+from ssl_hybrid.data.sources import SOURCES, DatasetSplits, LabeledImages, check_source_settings
 from ssl_hybrid.models.base import load_module
 from ssl_hybrid.models.hybrid import HybridModule
 from ssl_hybrid.predict import main as predict_main
@@ -136,10 +136,13 @@ def test_a_module_built_from_omegaconf_arguments_saves_a_checkpoint_that_loads(t
     assert load_module(tmp_path / "model.ckpt").hparams.alpha == 0.5
 
 
-def test_a_readers_labels_are_checked_against_its_classes(digits):
+def test_a_readers_signature_and_labels_are_checked(digits, monkeypatch):
+    monkeypatch.setitem(SOURCES, "no_download", lambda root=None: None)
     images, labels = digits.train.images, digits.train.labels
     with pytest.raises(ValueError, match="labels must be int64"):
         LabeledImages(images, labels.int())
+    with pytest.raises(TypeError, match="the reader of data.dataset=no_download must take root and download"):
+        check_source_settings("no_download", None, {})
     classes = tuple(str(k) for k in range(10))
     with pytest.raises(ValueError, match=r"the train labels run from 1 to 10; they must index the 10 class names"):
         DatasetSplits(train=LabeledImages(images, labels + 1), test=digits.test, classes=classes)

@@ -40,7 +40,7 @@ SELECT_AS_TESTED, SELECT_DURING_TRAINING = "val/acc_as_tested", "val/acc_best"
 # settings that a point of the table should not average over unless asked to (--by splits them): warned about;
 # a config section (model.backbone) stands for each of its keys
 POOLING_KEYS = (
-    "alpha", *SERIES_KEYS, "dataset", "backbone", "model.backbone", "labels_per_class",
+    "alpha", *SERIES_KEYS, "model._target_", "dataset", "data.root", "backbone", "model.backbone", "labels_per_class",
     "unlabeled_per_class", "trainer.max_steps", "batch_size", "unlabeled_ratio", "data.train_transforms", "data.strong_transforms", "latent_dim",
     "likelihood", "model.decoder_width", "model.kl_warmup_steps", "model.coupling_scale", "consistency_mask",
     "model.consistency_threshold", "distribution_alignment", "teacher_ema", "model.optimizer.lr",
