@@ -29,7 +29,7 @@ from ssl_hybrid.data.labels import split_labels
 from ssl_hybrid.models import HybridModule
 from ssl_hybrid.models.base import load_module
 from ssl_hybrid.run_summary import LABELED_INDICES_FILE, plain_metrics, read_summary
-from ssl_hybrid.train import train
+from ssl_hybrid.train import main, train
 
 REQUIRED = {
     "test/acc", "test/nelbo_bpd", "val/acc_best", "alpha", "labels_per_class", "split_seed", "seed", "dataset",
@@ -574,3 +574,12 @@ def test_metrics_json_keeps_epoch_metrics_as_standard_json_numbers():
         "train/loss_step": torch.tensor(1.0), "train/acc_epoch": 0.3, "lr-AdamW": 0.001,
     }  # fmt: skip
     assert plain_metrics(logged) == {"val/acc": 0.5, "train/loss": None, "test/nelbo_bpd": None}
+
+
+def test_the_cli_hands_sweepers_the_validation_accuracy_never_the_tests(train_cfg, tmp_path):
+    """What Hydra's optimising sweepers (Optuna, Nevergrad) maximise: choosing settings by test/acc would fit them
+    to the test set."""
+    returned = main(train_cfg(output_dir=tmp_path / "tested"))
+    summary = read_summary(tmp_path / "tested")
+    assert returned == summary["val/acc_as_tested"] and "test/acc" in summary
+    assert main(train_cfg("test=false", output_dir=tmp_path / "untested")) == read_summary(tmp_path / "untested")["val/acc_best"]
