@@ -78,10 +78,10 @@ def split_views(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torc
 
 
 class SemiSupervisedModule(pl.LightningModule):
-    """Subclasses call ``save_hyperparameters(logger=False)``; checkpoints store the arguments as plain containers,
-    so they load with ``torch.load(weights_only=True)`` and with ``load_from_checkpoint`` outside Hydra. The loggers get the
-    whole run config from ``train.py`` instead: the module's arguments again, at the top level, would sit beside
-    ``model.*`` in W&B (``likelihood: auto`` beside the resolved one of the summary)."""
+    """Subclasses call ``save_hyperparameters(logger=False)``; checkpoints store the arguments as plain
+    containers, so they load with ``torch.load(weights_only=True)`` and with ``load_from_checkpoint`` outside Hydra.
+    The loggers get the whole run config from ``train.py`` instead: the module's arguments again, at the top level,
+    would sit beside ``model.*`` in W&B (``likelihood: auto`` beside the resolved one of the summary)."""
 
     objective: str = ""
     class_conditional = False  # whether it models p(x | y) and so can classify generatively
@@ -320,8 +320,9 @@ class SemiSupervisedModule(pl.LightningModule):
         images, labels = batch
         features = self.encode(images)
         logits = self.classifier(features)
-        generative_features = self.encode_generative(images, features) if self.vae is not None else None
-        if generative_features is not None:
+        generative_features = None
+        if self.vae is not None:
+            generative_features = self.encode_generative(images, features)
             self.log_elbo(stage, *self.eval_elbo_terms(generative_features, images), len(images))
         if self.classify_with == "generative":  # needs a class-conditional model with alpha < 1
             logits = self.generative_logits(generative_features, images)
