@@ -2,7 +2,8 @@
 # One-seed pilots behind the alpha study's recipe: split seed 0, alpha 1 (the discriminative end, so no
 # generative branch), 800 steps, each a single change on top of experiment=alpha_sweep without its propagated
 # labels (the pilots chose the recipe before those were added; the last pilot adds them), each scored by its head.
-# Prints test/acc per pilot.
+# Prints each pilot's validation accuracy as tested, which should choose among them, and its test/acc (the
+# recipe was first chosen on test/acc: README, "What else was tried").
 # Usage: scripts/alpha_pilots.sh OUT_DIR [PILOT...]   (default: every pilot; the names are the case labels below)
 set -euo pipefail
 out=${1:?usage: scripts/alpha_pilots.sh OUT_DIR [PILOT...]}
@@ -29,6 +30,6 @@ for pilot in "${pilots[@]}"; do
     esac
     WANDB_RUN_GROUP="alpha_pilots_$(basename "$out")" ssl-hybrid-train experiment=alpha_sweep data.split_seed=0 \
         model.alpha=1.0 callbacks.progress_bar=null hydra.run.dir="$out/$pilot" "${propagation[@]}" "${args[@]}"
-    python -c "import json, sys; s = json.load(open(sys.argv[1])); print(sys.argv[2], 'test/acc', round(s['test/acc'], 4), 'train', round(s['train_seconds']), 's')" \
+    python -c "import json, sys; s = json.load(open(sys.argv[1])); print(sys.argv[2], 'val/acc_as_tested', round(s['val/acc_as_tested'], 4), 'test/acc', round(s['test/acc'], 4), 'train', round(s['train_seconds']), 's')" \
         "$out/$pilot/metrics.json" "$pilot"
 done
