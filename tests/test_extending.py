@@ -73,6 +73,7 @@ def user_package(tmp_path_factory):
     yield USER_PACKAGE
     sys.path.remove(str(folder))
     sys.modules.pop(USER_PACKAGE, None)
+    SOURCES.pop("user_digits", None)  # timm keeps its registered models: there is no unregistering
 
 
 def user_run_overrides(*extra: str) -> tuple[str, ...]:
