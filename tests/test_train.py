@@ -43,6 +43,11 @@ def _logged_rows(run: Path, version: int = 0) -> list[dict[str, str]]:
         return list(csv.DictReader(logged))
 
 
+def _logged_steps(run: Path, key: str, version: int = 0) -> list[int]:
+    """The steps at which the run's CSV log has ``key`` (``train/loss``: training steps; ``val/acc``: validations)."""
+    return [int(row["step"]) for row in _logged_rows(run, version) if row.get(key)]
+
+
 def extra_checkpoint(folder: Path, filename: str, **settings: Any) -> tuple[str, ...]:
     """Overrides that add a ModelCheckpoint of the test's own, writing ``folder/filename.ckpt`` (``settings``: its
     other arguments)."""
@@ -197,9 +202,9 @@ def test_a_checkpoint_saved_after_a_step_before_its_due_validation_resumes_with_
     at_step_10 = extra_checkpoint(tmp_path, "step_10", every_n_train_steps=10)
     train(train_cfg("trainer.max_steps=15", *at_step_10, output_dir=tmp_path / "whole"))
     train(train_cfg("trainer.max_steps=15", f"ckpt_path={tmp_path / 'step_10.ckpt'}", output_dir=tmp_path / "resumed"))
-    validated = [int(row["step"]) for row in _logged_rows(tmp_path / "whole") if row.get("val/acc")]
+    validated = _logged_steps(tmp_path / "whole", "val/acc")
     assert 9 in validated  # the 10th step's
-    assert [int(row["step"]) for row in _logged_rows(tmp_path / "resumed") if row.get("val/acc")] == validated
+    assert _logged_steps(tmp_path / "resumed", "val/acc") == validated
     assert_same_weights(tmp_path / "resumed", tmp_path / "whole")
 
 
@@ -222,10 +227,6 @@ def test_a_mean_teacher_resumes_from_a_checkpoint_saved_after_a_step(train_cfg, 
     train(train_cfg(*teacher, *at_step_7, output_dir=tmp_path / "whole"))
     train(train_cfg(*teacher, f"ckpt_path={tmp_path / 'step_7.ckpt'}", output_dir=tmp_path / "resumed"))
     assert_same_weights(tmp_path / "resumed", tmp_path / "whole")
-
-
-def _logged_training_steps(run: Path, version: int) -> list[int]:
-    return [int(row["step"]) for row in _logged_rows(run, version) if row.get("train/loss")]
 
 
 @pytest.mark.parametrize(
@@ -271,11 +272,10 @@ def test_a_run_resumed_after_a_stop_draws_and_logs_as_the_uninterrupted_run(stop
     resumed = train(train_cfg(*steps, f"ckpt_path={last}", output_dir=tmp_path / "run"))
     assert drawn == uninterrupted[trained:] and resumed["epochs"] == whole["epochs"]
     assert_same_weights(tmp_path / "run", tmp_path / "whole")
-    logged = _logged_training_steps(tmp_path / "whole", 0)
-    assert _logged_training_steps(tmp_path / "run", 1) == [step for step in logged if step >= trained]
-    validated = [int(row["step"]) for row in _logged_rows(tmp_path / "whole", 0) if row.get("val/acc")]
-    resumed_validations = [int(row["step"]) for row in _logged_rows(tmp_path / "run", 1) if row.get("val/acc")]
-    assert resumed_validations == [step for step in validated if step >= trained - 1]
+    logged = _logged_steps(tmp_path / "whole", "train/loss")
+    assert _logged_steps(tmp_path / "run", "train/loss", version=1) == [step for step in logged if step >= trained]
+    validated = _logged_steps(tmp_path / "whole", "val/acc")
+    assert _logged_steps(tmp_path / "run", "val/acc", version=1) == [step for step in validated if step >= trained - 1]
 
 
 def test_resuming_in_place_keeps_the_best_checkpoint_and_score(train_cfg, tmp_path, caplog, monkeypatch, recwarn):
