@@ -16,6 +16,8 @@ pilots=("$@")
     supervised_lr5e-3 recipe recipe_lr5e-3 recipe_weight2 recipe_lr5e-3_weight2)
 # labels MASK ALIGN [OVERRIDE...]: how the pseudo-labels are made, plus the pilot's other changes
 labels() { args=(model.consistency_mask="$1" model.distribution_alignment="$2" "${@:3}"); }
+# recipe_with [OVERRIDE...]: the study's recipe as it runs (second round), plus the pilot's changes
+recipe_with() { propagation=(); args=("$@"); }
 for pilot in "${pilots[@]}"; do
     propagation=(data.label_propagation=null model.classify_with=head)
     case $pilot in
@@ -31,10 +33,10 @@ for pilot in "${pilots[@]}"; do
         soft_da_width32) labels soft true model.backbone.width=32 ;;
         soft_da_propagated) labels soft true; propagation=(model.classify_with=head) ;;
         supervised_lr5e-3) args=(model.consistency_weight=0 model.optimizer.lr=0.005) ;;
-        recipe) propagation=(); args=() ;;
-        recipe_lr5e-3) propagation=(); args=(model.optimizer.lr=0.005) ;;
-        recipe_weight2) propagation=(); args=(model.consistency_weight=2) ;;
-        recipe_lr5e-3_weight2) propagation=(); args=(model.optimizer.lr=0.005 model.consistency_weight=2) ;;
+        recipe) recipe_with ;;
+        recipe_lr5e-3) recipe_with model.optimizer.lr=0.005 ;;
+        recipe_weight2) recipe_with model.consistency_weight=2 ;;
+        recipe_lr5e-3_weight2) recipe_with model.optimizer.lr=0.005 model.consistency_weight=2 ;;
         *) echo "unknown pilot: $pilot" >&2; exit 2 ;;
     esac
     WANDB_RUN_GROUP="alpha_pilots_$(basename "$out")" ssl-hybrid-train experiment=alpha_sweep data.split_seed=0 \
