@@ -319,13 +319,14 @@ class SemiSupervisedModule(pl.LightningModule):
     def _evaluate(self, stage: str, batch: tuple[torch.Tensor, torch.Tensor], accuracy: MulticlassAccuracy) -> None:
         images, labels = batch
         features = self.encode(images)
-        logits = self.classifier(features)
         generative_features = None
         if self.vae is not None:
             generative_features = self.encode_generative(images, features)
             self.log_elbo(stage, *self.eval_elbo_terms(generative_features, images), len(images))
-        if self.classify_with == "generative":  # needs a class-conditional model with alpha < 1
+        if self.classify_with == "generative":  # needs a class-conditional model with its VAE
             logits = self.generative_logits(generative_features, images)
+        else:
+            logits = self.classifier(features)
         if self.label_graph is not None and self.label_graph.fitted:
             head_correct = (logits.argmax(dim=1) == labels).float().mean()
             self.log(f"{stage}/acc_head", head_correct, batch_size=len(images), sync_dist=True)

@@ -19,6 +19,7 @@ from ssl_hybrid.objectives import blend, head_input, m2_unlabeled_nelbo
 class M2Module(SemiSupervisedModule):
     objective = "m2"
     class_conditional = True
+    generative_at_alpha_1 = False  # whether alpha = 1 still builds the class-conditional VAE (its classifier is it)
 
     def __init__(
         self,
@@ -37,9 +38,9 @@ class M2Module(SemiSupervisedModule):
         self.save_hyperparameters(logger=False)
         check_vae_settings(self.likelihood_name, latent_dim, decoder_width)
         self.log_prior = -math.log(num_classes)  # p(y) uniform
-        if alpha == 1.0 and classify_with == "generative":
+        if alpha == 1.0 and classify_with == "generative" and not self.generative_at_alpha_1:
             raise ValueError("model.classify_with=generative needs alpha < 1: at alpha = 1 no generative model is trained")
-        if alpha < 1.0:
+        if alpha < 1.0 or self.generative_at_alpha_1:
             self.vae = VAEBranch(
                 self.backbone.num_features, self.image_shape, latent_dim, self.likelihood_name, decoder_width, num_classes
             )
@@ -62,10 +63,12 @@ class M2Module(SemiSupervisedModule):
         # z at the posterior mean: one sampled z made the class change from call to call, and was less accurate
         return -self.class_nelbo(features, images, at_posterior_mean=True)[0]  # log p(y) + ELBO(x | y)
 
-    def unlabeled_terms(self, features: torch.Tensor, images: torch.Tensor, logits: torch.Tensor):
-        """-U(x) per image and its parts under q(y | x): reconstruction; KL(z) + KL(q(y|x) || p(y))."""
+    def unlabeled_terms(self, features: torch.Tensor, images: torch.Tensor, logits: torch.Tensor | None):
+        """-U(x) per image and its parts under q(y | x) = softmax(``logits``): reconstruction; KL(z) +
+        KL(q(y|x) || p(y)). ``logits`` None takes the bound's own posterior, q(y | x) proportional to exp L(x, y),
+        which makes -U(x) = -log sum_y exp L(x, y), the tightest of these bounds (Gibbs)."""
         total, nll, kl = self.class_nelbo(features, images)
-        log_q = F.log_softmax(logits, dim=1)
+        log_q = F.log_softmax(-total if logits is None else logits, dim=1)
         q = log_q.exp()
         bound = m2_unlabeled_nelbo(total, log_q)
         label_kl = (q * (log_q - self.log_prior)).sum(1)
@@ -76,6 +79,11 @@ class M2Module(SemiSupervisedModule):
         """q(y | x) on the generative branch's features: M2's is the classifier head itself."""
         return self.classifier
 
+    def label_logits(self, features: torch.Tensor) -> torch.Tensor | None:
+        """The logits of q(y | x) in the unlabeled bound, from the generative branch's features; None: the
+        bound's own posterior (see ``unlabeled_terms``)."""
+        return self.label_head(features)
+
     def joint_nelbo(self, features: torch.Tensor, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor | None) -> torch.Tensor:
         """Mean of -L(x, y) over the labeled and -U(x) over the unlabeled images (the generative branch's features
         in that order), in nats per dimension; logs its parts."""
@@ -85,20 +93,23 @@ class M2Module(SemiSupervisedModule):
         if x_u is not None:
             # q(y | x) is part of the bound: it takes gradients from it, through the encoder too (at every alpha:
             # only the labeled cross-entropy is kept off the encoder at alpha = 0)
-            bound, nll_u, kl_u = self.unlabeled_terms(features[n_l:], x_u, self.label_head(features[n_l:]))
+            bound, nll_u, kl_u = self.unlabeled_terms(features[n_l:], x_u, self.label_logits(features[n_l:]))
             bounds, nlls, kls = bounds + [bound], nlls + [nll_u], kls + [kl_u]
         self.log_elbo("train", torch.cat(nlls), torch.cat(kls), len(features))
         return torch.cat(bounds).mean() / self.num_dims
 
     def eval_elbo_terms(self, features: torch.Tensor, images: torch.Tensor):
-        _, nll, kl = self.unlabeled_terms(features, images, self.label_head(features))
+        _, nll, kl = self.unlabeled_terms(features, images, self.label_logits(features))
         return nll, kl
 
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         vae = self._require_vae()
         features = self.encode_generative(images)
-        return vae.reconstruct(features, self.label_head(features).argmax(1))
+        logits = self.label_logits(features)
+        if logits is None:
+            logits = self.generative_logits(features, images)
+        return vae.reconstruct(features, logits.argmax(1))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         x_l, y_l, x_u, _ = split_views(batch)
