@@ -48,6 +48,15 @@ def test_joint_loss_blends_the_conditional_and_the_joint_log_likelihood_of_one_m
     assert model.training_step(batch, 0).item() == pytest.approx(nelbo.item(), rel=1e-5)
 
 
+def test_joint_step_decodes_each_image_once_per_class(digits):
+    model = quiet(JointModule(10, (1, 8, 8), alpha=0.5, **SMALL))
+    batch = digits_batch(digits, n_labeled=4, n_unlabeled=3)
+    decoded = []
+    model.vae.decoder.register_forward_hook(lambda module, inputs, output: decoded.append(len(output)))
+    model.training_step(batch, 0)
+    assert sum(decoded) == 10 * (4 + 3)  # the labeled -L(x, y) is read off the class logits, not decoded again
+
+
 def test_joint_classifies_only_with_its_generative_model():
     with pytest.raises(ValueError, match=r"model.classify_with must be one of \('generative',\), got 'head'"):
         JointModule(10, (1, 8, 8), classify_with="head")

@@ -39,9 +39,11 @@ class JointModule(M2Module):
         x_l, y_l, x_u, _ = split_views(batch)
         features = self.encode(torch.cat([x_l, x_u]) if x_u is not None else x_l)
         n_l = len(x_l)
-        logits = -self.class_nelbo(features[:n_l], x_l)[0]  # log p(y) + ELBO(x | y), one sampled z per class
+        class_terms = self.class_nelbo(features[:n_l], x_l)
+        logits = -class_terms[0]  # log p(y) + ELBO(x | y), one sampled z per class
         ce = F.cross_entropy(logits, y_l)
-        nelbo = self.joint_nelbo(features, x_l, y_l, x_u)
+        at_label = tuple(term.gather(1, y_l[:, None]).squeeze(1) for term in class_terms)  # -L(x, y): no second decode
+        nelbo = self.joint_nelbo(features, x_l, y_l, x_u, labeled_terms=at_label)
         # blend keeps CE at full weight at alpha = 0 for a head on detached features (M1); here CE would train
         # the whole model, so alpha = 0 is the generative objective alone
         loss = blend(ce, nelbo, self.alpha) if self.alpha > 0 else nelbo

@@ -84,11 +84,19 @@ class M2Module(SemiSupervisedModule):
         bound's own posterior (see ``unlabeled_terms``)."""
         return self.label_head(features)
 
-    def joint_nelbo(self, features: torch.Tensor, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor | None) -> torch.Tensor:
+    def joint_nelbo(
+        self,
+        features: torch.Tensor,
+        x_l: torch.Tensor,
+        y_l: torch.Tensor,
+        x_u: torch.Tensor | None,
+        labeled_terms: tuple[torch.Tensor, ...] | None = None,
+    ) -> torch.Tensor:
         """Mean of -L(x, y) over the labeled and -U(x) over the unlabeled images (the generative branch's features
-        in that order), in nats per dimension; logs its parts."""
+        in that order), in nats per dimension; logs its parts. ``labeled_terms``: ``labeled_nelbo``'s output for
+        the labeled images, when the caller has it already."""
         n_l = len(x_l)
-        labeled, nll_l, kl_l = self.labeled_nelbo(features[:n_l], x_l, y_l)
+        labeled, nll_l, kl_l = labeled_terms if labeled_terms is not None else self.labeled_nelbo(features[:n_l], x_l, y_l)
         bounds, nlls, kls = [labeled], [nll_l], [kl_l - self.log_prior]
         if x_u is not None:
             # q(y | x) is part of the bound: it takes gradients from it, through the encoder too (at every alpha:
