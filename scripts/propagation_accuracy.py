@@ -119,6 +119,8 @@ def main() -> None:
             propagated = extend_labels(pca(test.images), features, spread, args.neighbours)
             for run_dir in ensemble:
                 module = load_module(Path(run_dir) / "checkpoints" / "best.ckpt")
+                if module.classifier is None:
+                    parser.error(f"--ensemble {run_dir}: a {module.objective} model has no classifier head to combine")
                 with torch.no_grad():
                     network = torch.cat([module.classifier(module.encode(chunk)).softmax(dim=1) for chunk in test.images.split(2048)])
                 accuracy = {
