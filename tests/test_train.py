@@ -352,8 +352,9 @@ def test_a_resume_in_place_continues_the_runs_wandb_run(train_cfg, tmp_path):
     train(train_cfg("logger=wandb", "trainer.max_steps=10", output_dir=run))
     last = f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"
     train(train_cfg("logger=wandb", "trainer.max_steps=15", last, output_dir=run))
-    wandb_runs = sorted((run / "wandb").glob("offline-run-*"))  # offline-run-<time>-<run id>
-    assert len(wandb_runs) == 2 and len({path.name.rpartition("-")[2] for path in wandb_runs}) == 1
+    # one folder per session, offline-run-<time>-<run id>[-<n> when two start in the same second]
+    sessions = sorted((run / "wandb").glob("offline-run-*"))
+    assert len(sessions) == 2 and len({path.name for session in sessions for path in session.glob("run-*.wandb")}) == 1
 
 
 @pytest.mark.parametrize(
