@@ -218,6 +218,13 @@ def test_a_run_resumed_from_a_validations_checkpoint_ends_with_the_uninterrupted
     assert_same_weights(tmp_path / "resumed", tmp_path / "whole")
 
 
+def test_how_often_a_run_validates_does_not_change_how_it_trains(train_cfg, tmp_path):
+    # each validation draws random numbers (its loader's seed, the VAE's noise; the sample grids every second one)
+    train(train_cfg("trainer.max_steps=20", "trainer.val_check_interval=5", output_dir=tmp_path / "often"))
+    train(train_cfg("trainer.max_steps=20", "trainer.val_check_interval=20", output_dir=tmp_path / "once"))
+    assert_same_weights(tmp_path / "often", tmp_path / "once")
+
+
 def test_a_mean_teacher_resumes_from_a_checkpoint_saved_after_a_step(train_cfg, tmp_path):
     """ModelCheckpoint(every_n_train_steps) saves in on_train_batch_end, before the module's own hook: the teacher
     must already have followed that step."""

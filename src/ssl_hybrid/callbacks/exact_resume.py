@@ -11,6 +11,9 @@ restart goes wrong. ``ExactResume`` makes a run resumed from it draw, train and 
 - the random number generators (augmentation, the VAE's noise) continue where the run's last trained step left them,
   from every checkpoint, not only that one, in a single process. Under DDP each process keeps the fresh streams
   of its own seed: a checkpoint is written by one process and cannot hold the others' states.
+
+Validation during training hands the generators back as it found them (in every process), so what and how often a
+run validates (``trainer.val_check_interval``, the sample grids) does not change how it trains.
 """
 
 from __future__ import annotations
@@ -65,13 +68,13 @@ class ExactResume(pl.Callback):
         if self._restored_rng is not None and trainer.world_size == 1:
             set_rng_states(self._restored_rng)
         self._restored_rng = None
+        self._next_step_rng = rng_states()  # for a validation before the first step (one due on resuming)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         # Callbacks run before the module's hook and the checkpoint callbacks: a checkpoint saved from here on,
         # on an exception too, holds the generators as the next step will find them, not as a batch that was
         # drawn and augmented but never trained left them.
-        if trainer.world_size == 1:
-            self._next_step_rng = rng_states()
+        self._next_step_rng = rng_states()
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # A validation during fit after a batch that stepped the optimizer comes before the loggers' counter
@@ -81,9 +84,10 @@ class ExactResume(pl.Callback):
             epoch_loop._batches_that_stepped = trainer.global_step - 1
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # validation draws too (the VAE's noise, the grids: this callback comes after them in train.py's list)
-        if trainer.world_size == 1 and not trainer.sanity_checking:
-            self._next_step_rng = rng_states()
+        # Validation draws too: its loader's seed, the VAE's noise, the sample grids (this callback comes after
+        # them in train.py's list). Lightning isolates the sanity check's draws itself.
+        if trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking:
+            set_rng_states(self._next_step_rng)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         # Lightning calls callbacks' on_exception before the checkpoint callbacks' own, which save last.ckpt.
