@@ -36,6 +36,7 @@ from hydra.utils import instantiate
 from ssl_hybrid.label_propagation import WhitenedPCA, extend_labels, propagate_labels, spread_labels
 from ssl_hybrid.models.base import load_module
 from ssl_hybrid.models.label_graph import LabelGraph
+from ssl_hybrid.run_summary import LABELED_INDICES_FILE
 
 
 def compose_train(*overrides: str):
@@ -75,6 +76,8 @@ def main() -> None:
     parser.add_argument("--features-of", nargs="*", default=[], metavar="RUN_DIR")
     parser.add_argument("--ensemble", nargs="*", default=[], metavar="RUN_DIR")
     args = parser.parse_args()
+    latent_of, features_of = load_runs(parser, args, "--latent-of", "vae"), load_runs(parser, args, "--features-of")
+    ensemble = load_runs(parser, args, "--ensemble", "classifier")
     study_setting = study_pca_setting()
 
     for split_seed in args.split_seeds:
@@ -92,14 +95,12 @@ def main() -> None:
             spread = propagate_labels(images, seeds, seed_labels, dm.num_classes, WhitenedPCA.fit(images, dims, blur), args.neighbours)
             print(f"split {split_seed}  whitened PCA {dims:3d}{' of blurred pixels' if blur else ' of pixels        '}  "
                   f"{score(spread, *hidden)}  {time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
-        for run_dir in runs_of_split(args.latent_of, split_seed):
-            module = load_module(Path(run_dir) / "checkpoints" / "best.ckpt")
+        for run_dir, module in latent_of[split_seed]:
             with torch.no_grad():
                 latent = torch.cat([module.vae.posterior(module.encode(chunk)).chunk(2, dim=1)[0] for chunk in images.split(2048)])
             spread = spread_labels(latent, args.neighbours, seeds, seed_labels, dm.num_classes)
             print(f"split {split_seed}  VAE posterior means of {run_dir}  {score(spread, *hidden)}", flush=True)
-        for run_dir in runs_of_split(args.features_of, split_seed):
-            module = load_module(Path(run_dir) / "checkpoints" / "best.ckpt")
+        for run_dir, module in features_of[split_seed]:
             with torch.no_grad():
                 encoded = torch.cat([module.encode(chunk) for chunk in images.split(2048)])
             spread = spread_labels(encoded, args.neighbours, seeds, seed_labels, dm.num_classes)
@@ -111,16 +112,12 @@ def main() -> None:
             on_pool = (graph.node_labels[len(seeds) :].argmax(dim=1) == hidden[1]).float().mean().item()
             print(f"split {split_seed}  encoder features and whitened PCA {study_setting['dims']} of blurred pixels "
                   f"(classify_with=graph) of {run_dir}  val {val:.4f}  pool {on_pool:.4f}", flush=True)  # fmt: skip
-        ensemble = runs_of_split(args.ensemble, split_seed)
-        if ensemble:
+        if ensemble[split_seed]:
             features = pca(pool)
             spread = spread_labels(features, args.neighbours, seeds, seed_labels, dm.num_classes)
             test = dm.splits.test
             propagated = extend_labels(pca(test.images), features, spread, args.neighbours)
-            for run_dir in ensemble:
-                module = load_module(Path(run_dir) / "checkpoints" / "best.ckpt")
-                if module.classifier is None:
-                    parser.error(f"--ensemble {run_dir}: a {module.objective} model has no classifier head to combine")
+            for run_dir, module in ensemble[split_seed]:
                 with torch.no_grad():
                     network = torch.cat([module.classifier(module.encode(chunk)).softmax(dim=1) for chunk in test.images.split(2048)])
                 accuracy = {
@@ -130,8 +127,25 @@ def main() -> None:
                 print(f"split {split_seed}  {run_dir}  test accuracy: " + "  ".join(f"{k} {v:.4f}" for k, v in accuracy.items()), flush=True)
 
 
-def runs_of_split(run_dirs: list[str], split_seed: int) -> list[str]:
-    return [d for d in run_dirs if json.loads((Path(d) / "labeled_indices.json").read_text())["split_seed"] == split_seed]
+def load_runs(parser: argparse.ArgumentParser, args: argparse.Namespace, option: str, need: str | None = None) -> dict[int, list]:
+    """``(run_dir, module)`` of each run given to ``option``, by the split it trained on. Refuses, before any
+    graph is built, a run that did not finish, one trained on another split than ``args`` name, and one whose
+    module lacks ``need`` (a ``vae`` or ``classifier``)."""
+    runs: dict[int, list] = {split_seed: [] for split_seed in args.split_seeds}
+    for run_dir in getattr(args, option.removeprefix("--").replace("-", "_")):
+        paths = [Path(run_dir) / LABELED_INDICES_FILE, Path(run_dir) / "checkpoints" / "best.ckpt"]
+        if missing := [str(path) for path in paths if not path.is_file()]:
+            parser.error(f"{option} {run_dir}: no {' or '.join(missing)} (not a finished ssl-hybrid run)")
+        split = json.loads(paths[0].read_text())
+        if split["dataset"] != args.data or split["labels_per_class"] != args.labels_per_class or split["split_seed"] not in runs:
+            parser.error(f"{option} {run_dir}: trained on {split['dataset']}, {split['labels_per_class']} labels per class, "
+                         f"split seed {split['split_seed']}; this call scores --data {args.data} --labels-per-class "
+                         f"{args.labels_per_class} --split-seeds {' '.join(map(str, args.split_seeds))}")  # fmt: skip
+        module = load_module(paths[1])
+        if need is not None and getattr(module, need) is None:
+            parser.error(f"{option} {run_dir}: a {module.objective} model with alpha {module.hparams.alpha} has no {need} to use")
+        runs[split["split_seed"]].append((run_dir, module))
+    return runs
 
 
 if __name__ == "__main__":

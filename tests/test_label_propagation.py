@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from ssl_hybrid.label_propagation import (
     spread_labels,
 )
 from ssl_hybrid.data.labels import split_labels
+from ssl_hybrid.run_summary import LABELED_INDICES_FILE, read_summary
 
 
 def test_labels_spread_along_the_graph_not_by_distance_to_the_nearest_label():
@@ -133,12 +135,39 @@ def test_propagated_labels_extend_to_unseen_digits(digits):
     assert extended_acc > nearest_acc + 0.05, (extended_acc, nearest_acc)
 
 
-def test_the_propagation_script_scores_each_graph_space_on_a_real_split():
-    """scripts/propagation_accuracy.py, whose figures the README cites, on digits."""
+def run_propagation_script(*args: str) -> subprocess.CompletedProcess:
     script = Path(__file__).resolve().parents[1] / "scripts" / "propagation_accuracy.py"
-    args = ["--data", "digits", "--split-seeds", "0", "--labels-per-class", "5", "--dims", "10"]
-    result = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+
+
+def sweep_jobs_by_alpha_and_split(sweep: Path) -> dict[tuple[float, int], str]:
+    return {
+        (read_summary(job)["alpha"], json.loads((job / LABELED_INDICES_FILE).read_text())["split_seed"]): str(job)
+        for job in sweep.iterdir()
+        if job.name.isdigit()
+    }
+
+
+def test_the_propagation_script_scores_each_graph_space_on_a_real_split(digits_multirun):
+    """scripts/propagation_accuracy.py, whose figures the README cites, on digits: pixel graphs and the graph on
+    a trained run's VAE posterior means."""
+    run = sweep_jobs_by_alpha_and_split(digits_multirun)[0.9, 0]
+    result = run_propagation_script("--data", "digits", "--split-seeds", "0", "--dims", "10", "--latent-of", run)
     assert result.returncode == 0, result.stderr
-    scores = re.findall(r"split 0  whitened PCA  10 of (pixels|blurred pixels) +val (\S+)  pool (\S+)", result.stdout)
-    assert [space for space, *_ in scores] == ["pixels", "blurred pixels"], result.stdout
-    assert all(float(val) > 0.5 and float(pool) > 0.5 for _, val, pool in scores)  # chance is 0.1
+    spaces = ["whitened PCA  10 of pixels", "whitened PCA  10 of blurred pixels", f"VAE posterior means of {run}"]
+    scores = re.findall(r"split 0  (whitened PCA .+? pixels|VAE posterior means of \S+) +val (\S+)  pool (\S+)", result.stdout)
+    assert [space.rstrip() for space, *_ in scores] == spaces, result.stdout
+    assert all(float(val) > 0.3 and float(pool) > 0.3 for _, val, pool in scores)  # chance is 0.1
+
+
+def test_the_propagation_script_refuses_a_run_it_cannot_use_before_any_graph(digits_multirun, tmp_path):
+    jobs = sweep_jobs_by_alpha_and_split(digits_multirun)
+    refusals = [
+        (["--latent-of", jobs[1.0, 0]], "a blend model with alpha 1.0 has no vae"),
+        (["--ensemble", jobs[0.9, 1]], "split seed 1; this call scores --data digits --labels-per-class 10 --split-seeds 0"),
+        (["--features-of", str(tmp_path)], "(not a finished ssl-hybrid run)"),
+    ]
+    for args, message in refusals:
+        result = run_propagation_script("--data", "digits", "--split-seeds", "0", "--dims", "10", *args)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+        assert "whitened PCA" not in result.stdout
