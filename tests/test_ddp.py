@@ -114,3 +114,16 @@ def test_ddp_children_compose_the_config_of_their_job(tmp_path):
     assert (job["config"]["seed"], job["config"]["data"]["split_seed"], job["config"]["model"]["alpha"]) == (123, 2, 0.5)
     assert child["config"] == job["config"]
     assert child["cwd"] == job["cwd"] == str(tmp_path / "sweep" / "0")
+
+
+def test_ddp_in_a_sweep_whose_jobs_run_side_by_side_is_refused(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = subprocess.run(
+        [sys.executable, "-m", "ssl_hybrid.train", "-m", "hydra/launcher=joblib", "trainer=ddp_cpu", *QUICK,
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, env={**os.environ, "WANDB_MODE": "offline"}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1
+    summary = read_summary(sweep / "0")
+    assert summary["status"] == "failed" and "would start 2 (trainer.devices x trainer.num_nodes)" in summary["error"]
+    assert not (sweep / "0" / "checkpoints").exists()  # refused before training

@@ -23,7 +23,7 @@ import yaml
 from hydra.errors import InstantiationException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from conftest import compose_train
+from conftest import compose_train, run_quick_sweep
 from ssl_hybrid.data import SemiSupervisedDataModule
 from ssl_hybrid.data.labels import split_labels
 from ssl_hybrid.models import HybridModule
@@ -561,6 +561,21 @@ def test_multirun_gives_one_run_directory_per_job_and_each_split_seed_its_own_la
     (seed_0,), (seed_1,) = ({tuple(indices) for indices in labeled[seed]} for seed in (0, 1))  # whatever alpha
     assert seed_0 != seed_1 and len(seed_0) == len(seed_1) == 100
     assert {int(digits.train.labels[i]) for i in seed_0} == set(range(10))
+
+
+def test_the_joblib_launcher_runs_a_sweeps_jobs_side_by_side_as_the_default_launcher_would(digits_multirun, tmp_path):
+    sweep = run_quick_sweep(
+        tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model.alpha=1.0,0.9", "data.split_seed=0,1",
+        "seed=${data.split_seed}",
+    )  # fmt: skip
+    for job in range(4):
+        side_by_side, one_by_one = read_summary(sweep / str(job)), read_summary(digits_multirun / str(job))
+        assert side_by_side["status"] == "completed" and side_by_side["global_step"] == 10
+        assert (side_by_side["alpha"], side_by_side["split_seed"]) == (one_by_one["alpha"], one_by_one["split_seed"])
+        split_files = [path / str(job) / LABELED_INDICES_FILE for path in (sweep, digits_multirun)]
+        assert split_files[0].read_text() == split_files[1].read_text()
+        # the same training, but one thread a worker instead of two: sums in another order
+        assert side_by_side["test/acc"] == pytest.approx(one_by_one["test/acc"], abs=0.02)
 
 
 def test_alpha_sweep_trains_on_weak_and_strong_views_and_tests_with_the_label_graph(train_cfg, fashion_idx_dir, tmp_path):

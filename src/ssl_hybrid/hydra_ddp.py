@@ -33,6 +33,20 @@ SWEEP_ONLY_HYDRA_KEYS = ("hydra.mode", "hydra.run", "hydra.sweep", "hydra.sweepe
                          "hydra/launcher", "hydra.job.name", "hydra.output_subdir")  # fmt: skip
 
 
+JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+
+
+def check_single_process_in_parallel_sweep(world_size: int) -> None:
+    """Refuses DDP in a sweep whose jobs run side by side (``hydra/launcher=joblib``): a job there runs in a
+    worker process that Lightning's launcher cannot re-execute, and its siblings would claim the same devices
+    and rendezvous port."""
+    if world_size > 1 and HydraConfig.initialized() and HydraConfig.get().launcher.get("_target_") == JOBLIB_LAUNCHER:
+        raise ValueError(
+            f"hydra/launcher=joblib runs a sweep's jobs side by side, one process each, but this trainer would start "
+            f"{world_size} (trainer.devices x trainer.num_nodes): sweep DDP runs with the default launcher"
+        )
+
+
 def job_arguments(hydra_cfg: DictConfig) -> list[str]:
     """The command line that composes this job's config again, in single-run mode: ``--config-path``,
     ``--config-name`` and ``--config-dir``, the ``hydra.*`` overrides that shape a job (``hydra.searchpath``,

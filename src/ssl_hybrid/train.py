@@ -22,7 +22,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 import ssl_hybrid
 from ssl_hybrid.callbacks import ExactResume
-from ssl_hybrid.hydra_ddp import ddp_ready_hydra_job
+from ssl_hybrid.hydra_ddp import check_single_process_in_parallel_sweep, ddp_ready_hydra_job
 from ssl_hybrid.loggers import instantiate_loggers
 from ssl_hybrid.models.backbones import without_pretrained_weights
 from ssl_hybrid.run_record import RunRecord, check_resume, names_a_file
@@ -85,6 +85,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if not loggers and any(isinstance(callback, LearningRateMonitor) for callback in callbacks):
             raise ValueError("no logger, but callbacks.learning_rate (Lightning's LearningRateMonitor) needs one: logger=none drops both")
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+        check_single_process_in_parallel_sweep(trainer.world_size)
         # Lightning reads a process's rank from the environment at import: a LOCAL_RANK or SLURM_PROCID left over
         # from torchrun or `srun -n N` made a single-process run rank 1, whose loggers write nothing
         rank_zero_only.rank = trainer.global_rank
