@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import socket
 import statistics
@@ -384,3 +385,30 @@ def test_compare_leaves_a_glob_sweep_unchecked_without_calling_its_plan_unreadab
     assert main([str(sweep)]) == 0
     captured = capsys.readouterr()
     assert "4 runs found, 4 usable, 0 with problems" in captured.out and "unreadable" not in captured.err
+
+
+def test_baseline_pairs_each_run_with_the_run_at_the_baseline_that_saw_the_same_split_and_seed(sweep, capsys):
+    assert main([str(sweep), "--baseline", "1"]) == 0  # 1 from the command line is the runs' 1.0
+    out = capsys.readouterr().out
+    summaries = [read_summary(sweep / str(job)) for job in range(4)]
+    acc = {(s["alpha"], s["split_seed"], s["seed"]): s["test/acc"] for s in summaries}
+    diffs = [acc[0.9, split, split] - acc[1.0, split, split] for split in (0, 1)]  # the sweep's seed follows its split
+    table = out.split("test/acc minus that of model.alpha=1, paired by data.split_seed, seed:\n")[1]
+    assert re.findall(r"  (\S+) +(\d+) +(\S+) \+- (\S+) +(\S+) *$", table, re.MULTILINE) == [
+        ("0.9", "2", f"{statistics.fmean(diffs):+.4f}", f"{statistics.stdev(diffs):.4f}", f"{min(diffs):+.4f}")
+    ]
+
+
+def test_baseline_reports_an_unpaired_run_and_refuses_an_ambiguous_partner(sweep, tmp_path, capsys):
+    jobs = {(summary["alpha"], summary["split_seed"]): job for job in range(4) if (summary := read_summary(sweep / str(job)))}
+    (sweep / str(jobs[1.0, 1]) / SUMMARY_FILE).unlink()
+    assert main([str(sweep), "--baseline", "1.0"]) == 0
+    captured = capsys.readouterr()
+    assert "no model.alpha=1.0 partner with the same data.split_seed, seed (or no test/acc) for" in captured.err
+    assert re.search(r"  0\.9 +1 +\S+ \+- - ", captured.out)  # one pair: no std
+    copy = tmp_path / "again"
+    shutil.copytree(sweep, copy)
+    with pytest.raises(SystemExit, match="at model.alpha=1.0 have data.split_seed=0, seed=0: split them with --by"):
+        main([str(sweep), str(copy), "--baseline", "1.0"])
+    with pytest.raises(SystemExit, match="no run has model.alpha=0.5"):
+        main([str(sweep), "--baseline", "0.5"])

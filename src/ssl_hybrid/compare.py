@@ -7,7 +7,8 @@ its best one, and where there are several series, a third the best (series, x) o
 validation ties, with a warning); each is chosen on validation (``--select``), never on the reported test metric:
 by default on the validation images classified as the test images are (``val/acc_as_tested``: by the label graph
 where it classifies), or, if any validated run is older than that metric, on the best validation accuracy during
-training (``val/acc_best``).
+training (``val/acc_best``). ``--baseline X`` adds each point's difference from the run at x = X that saw the same
+labels and training seed (``--pair-by``): the spread of those differences leaves out how hard each split is.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ NELBO = "test/nelbo_bpd"
 SERIES_KEYS = ("objective", "consistency_weight", "label_propagation", "classify_with", "alpha_schedule")
 _ABSENT = object()  # Run.get's default where a key is missing, as opposed to present and null
 SELECT_AS_TESTED, SELECT_DURING_TRAINING = "val/acc_as_tested", "val/acc_best"
+PAIR_KEYS = ("data.split_seed", "seed")  # a run and its baseline saw the same labels and the same training noise
 # settings that a point of the table should not average over unless asked to (--by splits them): warned about;
 # a config section (model.backbone) stands for each of its keys
 POOLING_KEYS = (
@@ -278,6 +280,61 @@ def with_selection(rows: Sequence[dict[str, Any]], selection_rows: Sequence[dict
     return [{**row, "selection": score} for row in rows if (score := scores.get((row["series"], row["x"]))) is not None]
 
 
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal as numbers where both are (``1`` from the command line, ``1.0`` from a run), else as text."""
+    numbers = _number(a), _number(b)
+    return numbers[0] == numbers[1] if None not in numbers else str(a) == str(b)
+
+
+def paired_differences(
+    runs: Sequence[Run], x: str, metric: str, by: Sequence[str], baseline: Any, pair_by: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """``metric`` of each run minus that of its partner: the run of its series at ``x`` = ``baseline`` with the same
+    ``pair_by`` values (its split and training seed). One row per other point (series, x), with the number of pairs
+    and their mean, sample std and smallest difference; and a warning for each point with runs left unpaired."""
+    groups = group_runs(runs, x, by)
+    partners: dict[tuple[str, tuple], float | None] = {}
+    for (series, x_value), members in groups.items():
+        for run in members if _same_value(x_value, baseline) else []:
+            key = tuple(run.get(k) for k in pair_by)
+            if (series, key) in partners:
+                pairing = ", ".join(f"{k}={v}" for k, v in zip(pair_by, key))
+                raise SystemExit(
+                    f"ssl-hybrid-compare: two runs of {series} at {x}={baseline} have {pairing}: split them with --by, "
+                    "or pair by more keys (--pair-by)"
+                )
+            partners[series, key] = _number(run.get(metric))
+    rows, warnings = [], []
+    for (series, x_value), members in groups.items():
+        if _same_value(x_value, baseline):
+            continue
+        diffs, unpaired = [], []
+        for run in members:
+            value, base = _number(run.get(metric)), partners.get((series, tuple(run.get(k) for k in pair_by)))
+            if value is None or base is None:
+                unpaired.append(run.name)
+            else:
+                diffs.append(value - base)
+        if unpaired:
+            warnings.append(
+                f"{series} at {x}={x_value}: no {x}={baseline} partner with the same {', '.join(pair_by)} "
+                f"(or no {metric}) for {', '.join(unpaired)}"
+            )
+        rows.append({
+            "series": series, "x": x_value, "n": len(diffs),
+            "mean": statistics.fmean(diffs) if diffs else None,
+            "std": statistics.stdev(diffs) if len(diffs) > 1 else None,
+            "min": min(diffs) if diffs else None,
+        })  # fmt: skip
+    return rows, warnings
+
+
+def format_differences(rows: Sequence[dict[str, Any]], x: str, metric: str) -> str:
+    header = ["series", x, "pairs", f"{metric} difference mean +- std", "smallest"]
+    body = [[r["series"], str(r["x"]), str(r["n"]), f"{_signed(r['mean'])} +- {_fmt(r['std'])}", _signed(r["min"])] for r in rows]
+    return _columns(header, body)
+
+
 TIE = 1e-6  # accuracies are float32 fractions: equal counts of correct images can differ in the 7th digit
 
 
@@ -315,6 +372,10 @@ def format_best(rows: Sequence[dict[str, Any]], x: str, metric: str, select: str
 
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.4f}"
 
 
 def _has_nelbo_column(metric: str) -> bool:
@@ -388,6 +449,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--by", nargs="*", default=list(SERIES_KEYS), help=f"parameters that split runs into series (default: {' '.join(SERIES_KEYS)})"
     )
+    parser.add_argument(
+        "--baseline", metavar="X_VALUE",
+        help="also print each point's difference from the run at this x of its series with the same --pair-by values",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pair-by", nargs="+", default=list(PAIR_KEYS), help=f"what pairs a run with its baseline (default: {' '.join(PAIR_KEYS)})"
+    )
     parser.add_argument("--out", help="folder for alpha_curve.csv/png (default: the first PATH; with --wandb, here)")
     args = parser.parse_args(argv)
     if not args.paths and any(Path(key).is_dir() for key in args.by):
@@ -444,6 +512,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"warning: {select} ties {tied}: validation cannot choose between them", file=sys.stderr)
         if (uneven := uneven_choice_warning(choice, args.x)) is not None:
             print(f"warning: {uneven}", file=sys.stderr)
+    if args.baseline is not None:
+        if not any(_same_value(row["x"], args.baseline) for row in rows):
+            raise SystemExit(f"ssl-hybrid-compare: --baseline {args.baseline}: no run has {args.x}={args.baseline}")
+        differences, unpaired = paired_differences(good, args.x, args.metric, args.by, args.baseline, args.pair_by)
+        print(f"\n{args.metric} minus that of {args.x}={args.baseline}, paired by {', '.join(args.pair_by)}:")
+        print(format_differences(differences, args.x, args.metric))
+        for warning in unpaired:
+            print(f"warning: {warning}", file=sys.stderr)
     out = Path(args.out or (args.paths[0] if args.paths else "."))
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / CSV_FILE, args.x, args.metric)
