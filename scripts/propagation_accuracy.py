@@ -129,8 +129,8 @@ def main() -> None:
 
 def load_runs(parser: argparse.ArgumentParser, args: argparse.Namespace, option: str, need: str | None = None) -> dict[int, list]:
     """``(run_dir, module)`` of each run given to ``option``, by the split it trained on. Refuses, before any
-    graph is built, a run that did not finish, one trained on another split than ``args`` name, and one whose
-    module lacks ``need`` (a ``vae`` or ``classifier``)."""
+    graph is built, a run that did not finish, one trained on other data, label counts or splits than this call
+    scores, and one whose module lacks ``need`` (a ``vae`` or ``classifier``)."""
     runs: dict[int, list] = {split_seed: [] for split_seed in args.split_seeds}
     for run_dir in getattr(args, option.removeprefix("--").replace("-", "_")):
         paths = [Path(run_dir) / LABELED_INDICES_FILE, Path(run_dir) / "checkpoints" / "best.ckpt"]
