@@ -266,12 +266,19 @@ def aggregate(runs: Sequence[Run], x: str, metric: str, by: Sequence[str]) -> li
         values = [v for v in (_number(r.get(metric)) for r in members) if v is not None]
         nelbos = [v for v in (_number(r.get(NELBO)) for r in members) if v is not None]
         rows.append({
-            "series": series, "x": x_value, "n": len(values),
-            "mean": statistics.fmean(values) if values else None,
-            "std": statistics.stdev(values) if len(values) > 1 else None,
+            "series": series, "x": x_value, **_mean_and_std(values),
             "nelbo_bpd": statistics.fmean(nelbos) if nelbos else None,
         })  # fmt: skip
     return rows
+
+
+def _mean_and_std(values: Sequence[float]) -> dict[str, Any]:
+    """``n``, ``mean`` and sample ``std`` (over n - 1) of a point's values; None where too few."""
+    return {
+        "n": len(values),
+        "mean": statistics.fmean(values) if values else None,
+        "std": statistics.stdev(values) if len(values) > 1 else None,
+    }
 
 
 def with_selection(rows: Sequence[dict[str, Any]], selection_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -295,7 +302,9 @@ def paired_differences(
     groups = group_runs(runs, x, by)
     partners: dict[tuple[str, tuple], float | None] = {}
     for (series, x_value), members in groups.items():
-        for run in members if _same_value(x_value, baseline) else []:
+        if not _same_value(x_value, baseline):
+            continue
+        for run in members:
             key = tuple(run.get(k) for k in pair_by)
             if (series, key) in partners:
                 pairing = ", ".join(f"{k}={v}" for k, v in zip(pair_by, key))
@@ -320,12 +329,7 @@ def paired_differences(
                 f"{series} at {x}={x_value}: no {x}={baseline} partner with the same {', '.join(pair_by)} "
                 f"(or no {metric}) for {', '.join(unpaired)}"
             )
-        rows.append({
-            "series": series, "x": x_value, "n": len(diffs),
-            "mean": statistics.fmean(diffs) if diffs else None,
-            "std": statistics.stdev(diffs) if len(diffs) > 1 else None,
-            "min": min(diffs) if diffs else None,
-        })  # fmt: skip
+        rows.append({"series": series, "x": x_value, **_mean_and_std(diffs), "min": min(diffs) if diffs else None})
     return rows, warnings
 
 
